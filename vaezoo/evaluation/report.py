@@ -1,0 +1,71 @@
+"""The test-set report written to ``results.json`` at the end of every run."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from vaezoo.evaluation.metrics import Batch, active_units, importance_weighted_bound
+from vaezoo.models.base import VAEModel
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def test_elbo(model: VAEModel, batches: Iterable[Batch]) -> dict[str, Any]:
+    """Mean per-example ELBO and its parts over the test set, in nats."""
+    sums: dict[str, float] = {}
+    n = 0
+    for batch in batches:
+        terms = model.elbo_terms(batch["x"], batch.get("y"))
+        parts = {"elbo": terms.elbo, "log_px_z": terms.log_px_z, "kl": terms.kl_total}
+        parts.update({f"kl_{k}": v for k, v in terms.kl_per_group.items()})
+        for key, value in parts.items():
+            sums[key] = sums.get(key, 0.0) + float(value.double().sum())
+        n += batch["x"].shape[0]
+    return {key: value / n for key, value in sums.items()} | {"n_examples": n}
+
+
+def evaluate(
+    model: VAEModel,
+    batches: Iterable[Batch],
+    iw_k: int,
+    iw_chunk: int,
+    au_threshold: float = 0.01,
+) -> dict[str, Any]:
+    """Everything that goes into results.json's ``test`` section; ``batches`` is re-iterable."""
+    was_training = model.training
+    model.eval()
+    try:
+        elbo = test_elbo(model, batches)
+        d = model.data_info.num_dims
+        report: dict[str, Any] = {
+            "elbo_nats": elbo["elbo"],
+            "log_px_z_nats": elbo["log_px_z"],
+            "kl_nats": elbo["kl"],
+            "kl_per_group_nats": {k[3:]: v for k, v in elbo.items() if k.startswith("kl_")},
+            "n_examples": elbo["n_examples"],
+        }
+        if model.data_info.shape[0] > 1:
+            report["bits_per_dim"] = -elbo["elbo"] / (d * math.log(2))
+        try:
+            bound = importance_weighted_bound(model.log_importance_weights, batches, iw_k, iw_chunk)
+            report["iw_bound_nats"] = float(bound.double().mean())
+            report["iw_k"] = iw_k
+            if "bits_per_dim" in report:
+                report["iw_bits_per_dim"] = -report["iw_bound_nats"] / (d * math.log(2))
+        except NotImplementedError as err:
+            report["iw_bound_nats"] = None
+            report["iw_bound_note"] = str(err)
+            log.info("importance-weighted bound not available: %s", err)
+        count, variances = active_units(model.representation, batches, au_threshold)
+        report["active_units"] = count
+        report["latent_units"] = int(variances.numel())
+        report["active_units_threshold"] = au_threshold
+        return report
+    finally:
+        model.train(was_training)

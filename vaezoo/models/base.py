@@ -1,0 +1,104 @@
+"""The one interface every model implements, and the per-example ELBO terms it returns.
+
+Models compute *terms*; the objective (β, annealing, free bits, importance weighting) is composed
+outside them in :mod:`vaezoo.objective`, identically for training, validation and test.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from vaezoo.data.info import DataInfo
+from vaezoo.likelihoods import Likelihood
+
+
+@dataclass
+class ELBOTerms:
+    """Per-example pieces of the evidence lower bound, all in nats.
+
+    log_px_z: reconstruction log-likelihood log p(x|z), shape [B].
+    kl: KL(q || p) per latent group, each [B, D] (per dimension; D=1 where only a total exists).
+    extra: additional per-example loss terms that are not part of the ELBO (e.g. VQ losses), [B].
+    stats: scalar diagnostics to log (e.g. codebook perplexity); never part of the loss.
+    """
+
+    log_px_z: Tensor
+    kl: dict[str, Tensor]
+    extra: dict[str, Tensor] = field(default_factory=dict)
+    stats: dict[str, Tensor] = field(default_factory=dict)
+
+    @property
+    def kl_per_group(self) -> dict[str, Tensor]:
+        """KL summed over dimensions, per group: {group: [B]}."""
+        return {name: kl.flatten(1).sum(1) for name, kl in self.kl.items()}
+
+    @property
+    def kl_total(self) -> Tensor:
+        """KL summed over all groups and dimensions, [B]."""
+        return torch.stack(list(self.kl_per_group.values())).sum(0)
+
+    @property
+    def elbo(self) -> Tensor:
+        """log p(x|z) - KL per example, [B]."""
+        return self.log_px_z - self.kl_total
+
+
+class VAEModel(nn.Module, ABC):
+    """Base class for every model in the zoo.
+
+    Subclasses are registered by name with :func:`vaezoo.models.register` and built from the
+    ``model`` config group; they receive the dataset description and the likelihood.
+    """
+
+    #: True for models that must see labels (the dataset must provide them).
+    requires_labels: ClassVar[bool] = False
+
+    def __init__(self, data_info: DataInfo, likelihood: Likelihood) -> None:
+        super().__init__()
+        self.data_info = data_info
+        self.likelihood = likelihood
+
+    @classmethod
+    def check_compatible(cls, data_info: DataInfo, likelihood: Likelihood, name: str) -> None:
+        """Raise a ConfigError for a dataset or likelihood this model cannot use."""
+
+    @abstractmethod
+    def encode(self, x: Tensor, y: Tensor | None = None) -> torch.distributions.Distribution | Tensor:
+        """The approximate posterior q(z|x) (or the encoder output, for deterministic encoders)."""
+
+    @abstractmethod
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """Likelihood parameters for latents z: [B, P*C, H, W]."""
+
+    @abstractmethod
+    def elbo_terms(self, x: Tensor, y: Tensor | None = None) -> ELBOTerms:
+        """One-sample ELBO terms per example for a batch x [B, C, H, W] in [0, 1]."""
+
+    @abstractmethod
+    def sample(self, n: int, y: Tensor | None = None) -> Tensor:
+        """n images from the model, as the likelihood's mean: [n, C, H, W] in [0, 1]."""
+
+    @abstractmethod
+    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Mean reconstruction of x through the posterior mean: [B, C, H, W]."""
+
+    @abstractmethod
+    def representation(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """A flat per-example representation [B, D] (posterior means) for metrics such as active units."""
+
+    def log_importance_weights(self, x: Tensor, y: Tensor | None = None, k: int = 1) -> Tensor:
+        """log p(x, z_s) - log q(z_s|x) for k posterior samples per example: [k, B].
+
+        Needed for the importance-weighted bound; models without a tractable q(z|x) density
+        leave it unimplemented and the bound is reported as not available.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no importance weights")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device

@@ -1,0 +1,106 @@
+"""Shared machinery for models with one Gaussian latent vector and a standard normal prior."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Normal
+
+from vaezoo.data.info import DataInfo
+from vaezoo.likelihoods import Likelihood
+from vaezoo.models.base import ELBOTerms, VAEModel
+from vaezoo.nets import build_decoder, build_encoder
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """Closed-form KL(N(mu, exp(logvar)) || N(0, 1)) per dimension."""
+    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)
+
+
+def standard_normal_log_prob(z: Tensor) -> Tensor:
+    """log N(z; 0, I) summed over the last dimension."""
+    return -0.5 * (z.square() + LOG_2PI).sum(-1)
+
+
+class GaussianLatentVAE(VAEModel):
+    """q(z|x) = N(mu(x), diag σ²(x)), p(z) = N(0, I), p(x|z) from the likelihood.
+
+    Subclasses may condition encoder and decoder on a vector by overriding :meth:`condition`.
+    """
+
+    def __init__(
+        self,
+        data_info: DataInfo,
+        likelihood: Likelihood,
+        latent_dim: int = 20,
+        net: Mapping[str, Any] | None = None,
+        condition_dim: int = 0,
+    ) -> None:
+        super().__init__(data_info, likelihood)
+        net = dict(net or {"kind": "mlp"})
+        self.latent_dim = latent_dim
+        self.encoder = build_encoder(net, data_info.shape)
+        self.posterior = nn.Linear(self.encoder.out_features + condition_dim, 2 * latent_dim)
+        self.decoder = build_decoder(
+            net, latent_dim + condition_dim, data_info.shape, likelihood.out_channels(data_info.shape[0])
+        )
+
+    def condition(self, y: Tensor | None) -> Tensor | None:
+        """A conditioning vector for encoder and decoder; unconditional models return None."""
+        return None
+
+    def _with_condition(self, h: Tensor, y: Tensor | None) -> Tensor:
+        c = self.condition(y)
+        if c is None:
+            return h
+        return torch.cat([h, c.expand(*h.shape[:-1], c.shape[-1])], dim=-1)
+
+    def posterior_params(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        mu, logvar = self.posterior(self._with_condition(self.encoder(x), y)).chunk(2, dim=-1)
+        return mu, logvar
+
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Normal:
+        mu, logvar = self.posterior_params(x, y)
+        return Normal(mu, torch.exp(0.5 * logvar))
+
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.decoder(self._with_condition(z, y))
+
+    def elbo_terms(self, x: Tensor, y: Tensor | None = None) -> ELBOTerms:
+        mu, logvar = self.posterior_params(x, y)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        log_px_z = self.likelihood.log_prob(self.decode(z, y), x)
+        return ELBOTerms(log_px_z=log_px_z, kl={"z": gaussian_kl(mu.float(), logvar.float())})
+
+    def log_importance_weights(self, x: Tensor, y: Tensor | None = None, k: int = 1) -> Tensor:
+        mu, logvar = self.posterior_params(x, y)
+        std = torch.exp(0.5 * logvar)
+        eps = torch.randn(k, *mu.shape, device=mu.device, dtype=mu.dtype)
+        z = mu + eps * std  # [k, B, D]
+        b = x.shape[0]
+        y_rep = None if y is None else y.repeat(k, *([1] * (y.dim() - 1)))
+        params = self.decode(z.reshape(k * b, -1), y_rep)
+        x_rep = x.repeat(k, *([1] * (x.dim() - 1)))
+        log_px_z = self.likelihood.log_prob(params, x_rep).view(k, b)
+        log_qz = (-0.5 * (eps.float().square() + LOG_2PI) - 0.5 * logvar.float()).sum(-1)
+        return log_px_z + standard_normal_log_prob(z.float()) - log_qz
+
+    @torch.no_grad()
+    def sample(self, n: int, y: Tensor | None = None) -> Tensor:
+        z = torch.randn(n, self.latent_dim, device=self.device)
+        return self.likelihood.mean(self.decode(z, y))
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        mu, _ = self.posterior_params(x, y)
+        return self.likelihood.mean(self.decode(mu, y))
+
+    @torch.no_grad()
+    def representation(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.posterior_params(x, y)[0]

@@ -1,0 +1,72 @@
+"""The LightningModule: a model plus the one objective, identical in train, validation and test."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from vaezoo.models.base import VAEModel
+from vaezoo.objective import Objective
+
+
+class VAEModule(L.LightningModule):
+    """Trains ``model`` on ``objective`` with Adam; logs every term under train/, val/ and test/."""
+
+    def __init__(
+        self,
+        model: VAEModel,
+        objective: Objective,
+        lr: float = 1e-3,
+        betas: Sequence[float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.objective = objective
+        self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
+
+    def on_fit_start(self) -> None:
+        self.objective.set_total_steps(int(self.trainer.estimated_stepping_batches))
+
+    def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
+        out = self.objective(self.model, batch["x"], batch.get("y"), self.global_step)
+        on_step = stage == "train"
+        self.log_dict(
+            {f"{stage}/{k}": v for k, v in out.metrics.items()},
+            on_step=on_step,
+            on_epoch=not on_step,
+            batch_size=batch["x"].shape[0],
+            sync_dist=not on_step,
+        )
+        if on_step:
+            self.log("loss", out.metrics["loss"], prog_bar=True, logger=False, batch_size=batch["x"].shape[0])
+        else:
+            self.log(
+                f"{stage}/elbo_epoch",
+                out.metrics["elbo"],
+                prog_bar=True,
+                logger=False,
+                on_step=False,
+                on_epoch=True,
+                batch_size=batch["x"].shape[0],
+                sync_dist=True,
+            )
+        return out.loss
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(
+            self.parameters(), lr=self.lr, betas=self.betas, eps=self.eps, weight_decay=self.weight_decay
+        )
