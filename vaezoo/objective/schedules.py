@@ -5,15 +5,13 @@ Each regulariser turns the per-dimension KL of a batch into the KL part of the l
 
 from __future__ import annotations
 
-from abc import ABC
-
 import torch
 from torch import Tensor
 
 from vaezoo.errors import ConfigError
 
 
-class KLRegulariser(ABC):
+class KLRegulariser:
     """Maps per-group, per-dimension KL [B, D] at optimiser step t to a scalar loss term."""
 
     def __init__(self, beta: float = 1.0) -> None:
