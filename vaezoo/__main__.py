@@ -9,6 +9,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from vaezoo.errors import VaezooError
 from vaezoo.paths import config_dir
 
 _GROUP_OVERRIDE = re.compile(r"^[+~]?(?P<group>[a-z_]+(?:/[a-z_]+)?)=(?P<values>[A-Za-z0-9_,.\-]+)$")
@@ -37,7 +38,12 @@ def run(cfg: DictConfig) -> float:
     """Train one job; returns the best validation negative ELBO (what sweepers minimise)."""
     from vaezoo.train import train
 
-    report = train(cfg)
+    try:
+        report = train(cfg)
+    except VaezooError as err:
+        # One line on stderr and a non-zero exit instead of Hydra's multi-line report.
+        print(f"vaezoo: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     best = report.get("best_val_elbo_nats")
     return -best if best is not None else float("nan")
 

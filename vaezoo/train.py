@@ -13,11 +13,24 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from vaezoo.errors import ConfigError
+from vaezoo.errors import ConfigError, VaezooError
 
 log = logging.getLogger("vaezoo")
 
 MODEL_META_KEYS = ("name", "default_beta")
+
+
+def build(node: DictConfig) -> Any:
+    """hydra.utils.instantiate, but a VaezooError raised by the target surfaces as itself (one line)."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, VaezooError):
+            raise err.__cause__ from None
+        raise
 
 
 def resolve_hardware(hw: DictConfig) -> dict[str, Any]:
@@ -95,7 +108,6 @@ def run_identity(cfg: DictConfig) -> tuple[Path, str, str | None, list[str]]:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train, test and evaluate one configuration; returns the report written to results.json."""
     import lightning as L
-    from hydra.utils import instantiate
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import WandbLogger
 
@@ -109,16 +121,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     job_dir.mkdir(parents=True, exist_ok=True)
     (job_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     hardware = resolve_hardware(cfg.hardware)
-    L.seed_everything(cfg.seed, workers=True)
 
-    datamodule = instantiate(cfg.dataset)
-    likelihood = instantiate(cfg.likelihood)
+    # Everything that can be wrong with the input is checked before any training starts.
+    datamodule = build(cfg.dataset)
+    likelihood = build(cfg.likelihood)
     likelihood.check_data(datamodule.info, cfg.dataset.name)
+    kl = build(cfg.kl)
     model_params = {
         k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in MODEL_META_KEYS
     }
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
     model = build_model(cfg.model.name, model_params, datamodule.info, likelihood)
-    objective = Objective(kl=instantiate(cfg.kl))
+    objective = Objective(kl=kl)
     module = VAEModule(model, objective, **cfg.optimizer)
     log.info("model %s: %.2fM parameters", cfg.model.name, sum(p.numel() for p in model.parameters()) / 1e6)
 
