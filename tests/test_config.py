@@ -82,3 +82,19 @@ def test_bad_input_gives_one_line_error_and_nonzero_exit(tmp_path, args, expecte
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
     assert expected in lines[0]
+
+
+def test_cfg_job_prints_the_composed_config_without_running(tmp_path):
+    proc = run_cli(
+        ["--cfg", "job", "--resolve", "model=beta_vae", "dataset=digits"], cwd=tmp_path, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "name: beta_vae" in proc.stdout and "beta: 4.0" in proc.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_help_lists_the_config_groups(tmp_path):
+    proc = run_cli(["--help"], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0
+    for group in ("model:", "dataset:", "likelihood:", "kl:", "hardware:", "logger:", "experiment:"):
+        assert group in proc.stdout
