@@ -17,7 +17,7 @@ from vaezoo.errors import ConfigError
 
 log = logging.getLogger("vaezoo")
 
-MODEL_META_KEYS = ("name", "default_beta")
+MODEL_META_KEYS = ("name", "default_beta", "grad_skip_threshold")
 
 
 def resolve_hardware(hw: DictConfig) -> dict[str, Any]:
@@ -118,7 +118,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in MODEL_META_KEYS
     }
     model = build_model(cfg.model.name, model_params, datamodule.info, likelihood)
-    objective = Objective(kl=instantiate(cfg.kl))
+    objective = Objective(kl=instantiate(cfg.kl), k=cfg.objective.k)
+    objective.check_model(model, cfg.model.name)
     module = VAEModule(model, objective, **cfg.optimizer)
     log.info("model %s: %.2fM parameters", cfg.model.name, sum(p.numel() for p in model.parameters()) / 1e6)
 
