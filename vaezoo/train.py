@@ -17,7 +17,7 @@ from vaezoo.errors import ConfigError, VaezooError
 
 log = logging.getLogger("vaezoo")
 
-MODEL_META_KEYS = ("name", "default_beta")
+MODEL_META_KEYS = ("name", "default_beta", "grad_skip_threshold")
 
 
 def build(node: DictConfig) -> Any:
@@ -132,7 +132,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     model = build_model(cfg.model.name, model_params, datamodule.info, likelihood)
-    objective = Objective(kl=kl)
+    objective = Objective(kl=kl, k=cfg.objective.k)
+    objective.check_model(model, cfg.model.name)
     module = VAEModule(model, objective, **cfg.optimizer)
     log.info("model %s: %.2fM parameters", cfg.model.name, sum(p.numel() for p in model.parameters()) / 1e6)
 

@@ -128,7 +128,8 @@ class InMemoryDataModule(L.LightningDataModule):
         if val_x is None:
             if not 0 < self.val_size < len(train_x):
                 raise ConfigError(
-                    f"dataset.val_size={self.val_size} must be between 1 and {len(train_x) - 1} for {self.name}"
+                    f"dataset.val_size={self.val_size} must be between 1 and {len(train_x) - 1} "
+                    f"for {self.name}"
                 )
             perm = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(self.split_seed))
             val_idx, train_idx = perm[: self.val_size], perm[self.val_size :]
@@ -158,7 +159,12 @@ class InMemoryDataModule(L.LightningDataModule):
         )
         log.info(
             "dataset %s: %d train / %d val / %d test images of shape %s, %d levels",
-            self.name, len(train_x), len(val_x), len(test_x), self._info.shape, eval_levels,
+            self.name,
+            len(train_x),
+            len(val_x),
+            len(test_x),
+            self._info.shape,
+            eval_levels,
         )
 
     def setup(self, stage: str | None = None) -> None:

@@ -30,6 +30,17 @@ def test_elbo(model: VAEModel, batches: Iterable[Batch]) -> dict[str, Any]:
     return {key: value / n for key, value in sums.items()} | {"n_examples": n}
 
 
+@torch.no_grad()
+def reconstruction_mse(model: VAEModel, batches: Iterable[Batch]) -> float:
+    """Mean squared error per pixel between test images and their mean reconstructions."""
+    total, n = 0.0, 0
+    for batch in batches:
+        x = batch["x"]
+        total += float((model.reconstruct(x, batch.get("y")).float() - x.float()).square().double().sum())
+        n += x.numel()
+    return total / n
+
+
 def evaluate(
     model: VAEModel,
     batches: Iterable[Batch],
@@ -62,6 +73,7 @@ def evaluate(
             report["iw_bound_nats"] = None
             report["iw_bound_note"] = str(err)
             log.info("importance-weighted bound not available: %s", err)
+        report["recon_mse"] = reconstruction_mse(model, batches)
         count, variances = active_units(model.representation, batches, au_threshold)
         report["active_units"] = count
         report["latent_units"] = int(variances.numel())

@@ -57,6 +57,9 @@ class VAEModel(nn.Module, ABC):
 
     #: True for models that must see labels (the dataset must provide them).
     requires_labels: ClassVar[bool] = False
+    #: True when :meth:`log_importance_weights` draws z from a stochastic q(z|x) with a density, so
+    #: the importance-weighted (IWAE) objective with k > 1 samples is meaningful for training.
+    importance_weighted: ClassVar[bool] = False
 
     def __init__(self, data_info: DataInfo, likelihood: Likelihood) -> None:
         super().__init__()
@@ -98,6 +101,16 @@ class VAEModel(nn.Module, ABC):
         leave it unimplemented and the bound is reported as not available.
         """
         raise NotImplementedError(f"{type(self).__name__} has no importance weights")
+
+    @property
+    def can_sample(self) -> bool:
+        """Whether :meth:`sample` can produce images now (e.g. False for a VQ-VAE without a prior)."""
+        return True
+
+    @property
+    def sample_unavailable_reason(self) -> str:
+        """Why :meth:`sample` cannot produce images, when :attr:`can_sample` is False."""
+        return ""
 
     @property
     def device(self) -> torch.device:

@@ -34,6 +34,8 @@ class GaussianLatentVAE(VAEModel):
     Subclasses may condition encoder and decoder on a vector by overriding :meth:`condition`.
     """
 
+    importance_weighted = True
+
     def __init__(
         self,
         data_info: DataInfo,

@@ -1,6 +1,6 @@
 """The training objective, composed once outside the models (see :class:`Objective`)."""
 
-from vaezoo.objective.objective import Objective, ObjectiveOutput
+from vaezoo.objective.objective import Objective, ObjectiveOutput, iwae_bound
 from vaezoo.objective.schedules import (
     CapacityAnnealing,
     ConstantBeta,
@@ -19,4 +19,5 @@ __all__ = [
     "LinearWarmup",
     "Objective",
     "ObjectiveOutput",
+    "iwae_bound",
 ]

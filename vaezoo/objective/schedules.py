@@ -81,20 +81,27 @@ class Cyclical(KLRegulariser):
 
 
 class FreeBits(KLRegulariser):
-    """Free bits (Kingma et al. 2016): each latent dimension's batch-mean KL is floored at λ nats.
+    """Free bits (Kingma et al. 2016): batch-mean KL floored at λ nats per dimension or per group.
 
-    Dimensions below λ get no gradient pushing them further to the prior, which prevents
-    posterior collapse of the whole code.
+    ``per="dim"`` floors each latent dimension; ``per="group"`` floors each latent group's total
+    (one group per stochastic layer in a hierarchical VAE, as in IAF / NVAE). Units below λ get no
+    gradient pushing them further to the prior, which prevents posterior collapse of the whole code.
     """
 
-    def __init__(self, beta: float = 1.0, lambda_: float = 0.1) -> None:
+    def __init__(self, beta: float = 1.0, lambda_: float = 0.1, per: str = "dim") -> None:
         super().__init__(beta)
         if lambda_ < 0:
             raise ConfigError(f"kl.lambda_ must be >= 0, got {lambda_}")
+        if per not in ("dim", "group"):
+            raise ConfigError(f"kl.per={per!r} must be dim or group")
         self.lambda_ = lambda_
+        self.per = per
 
     def loss(self, kl: dict[str, Tensor], step: int) -> Tensor:
-        floored = sum(torch.clamp(k.flatten(1).mean(0), min=self.lambda_).sum() for k in kl.values())
+        if self.per == "group":
+            floored = sum(torch.clamp(k.flatten(1).sum(1).mean(), min=self.lambda_) for k in kl.values())
+        else:
+            floored = sum(torch.clamp(k.flatten(1).mean(0), min=self.lambda_).sum() for k in kl.values())
         return self.weight(step) * floored
 
     def log_values(self, step: int) -> dict[str, float]:

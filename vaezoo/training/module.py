@@ -23,11 +23,14 @@ class VAEModule(L.LightningModule):
         betas: Sequence[float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        grad_skip_threshold: float | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.objective = objective
         self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
+        self.grad_skip_threshold = grad_skip_threshold
+        self.skipped_updates = 0
 
     def on_fit_start(self) -> None:
         self.objective.set_total_steps(int(self.trainer.estimated_stepping_batches))
@@ -65,6 +68,29 @@ class VAEModule(L.LightningModule):
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._step(batch, "test")
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Skip the update (as VDVAE does) when the gradient norm is non-finite or above the threshold.
+
+        Runs before gradient clipping; dropping every gradient makes the optimiser leave all
+        parameters (and its moment estimates) untouched for this step.
+        """
+        if self.grad_skip_threshold is None:
+            return
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        if not grads:
+            return
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+        skip = not torch.isfinite(norm) or norm > self.grad_skip_threshold
+        if skip:
+            self.skipped_updates += 1
+            for p in self.parameters():
+                p.grad = None
+        self.log_dict(
+            {"train/grad_norm": norm.detach(), "train/skipped_updates": float(self.skipped_updates)},
+            on_step=True,
+            on_epoch=False,
+        )
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(

@@ -1,0 +1,260 @@
+"""VQ-VAE (van den Oord et al. 2017): a spatial grid of discrete codes from a learned codebook.
+
+Training follows the paper: the encoder output z_e is snapped to its nearest codebook vector, the
+decoder's gradient is copied straight through to z_e, the codebook is pulled towards z_e (codebook
+loss ‖sg[z_e] − e‖², or exponential moving averages with ``codebook_update=ema``) and z_e towards
+its code (commitment β‖z_e − sg[e]‖², β = ``commitment``). Both losses are ``extra`` terms, not
+part of the ELBO. With the uniform prior over K codes the posterior is a point mass and
+KL = log K per latent position, so the ELBO (and bits/dim) is reported as the paper does; for the
+same reason the importance-weighted bound equals the ELBO.
+
+Sampling needs a learned prior over codes, trained afterwards on a finished run with
+``python -m vaezoo.prior run=<job folder>`` (see :mod:`vaezoo.prior`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from vaezoo.data.info import DataInfo
+from vaezoo.errors import ConfigError
+from vaezoo.likelihoods import Likelihood
+from vaezoo.models import register
+from vaezoo.models.base import ELBOTerms, VAEModel
+from vaezoo.models.pixelcnn import PixelCNNPrior
+from vaezoo.nets.conv import ConvTrunk, ConvUpTrunk
+from vaezoo.nets.mlp import activation
+
+CODEBOOK_UPDATES = ("loss", "ema")
+
+
+class ResBlock(nn.Module):
+    def __init__(self, channels: int, act: str) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            activation(act),
+            nn.Conv2d(channels, channels, 3, 1, 1),
+            activation(act),
+            nn.Conv2d(channels, channels, 1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.net(x)
+
+
+class VectorQuantizer(nn.Module):
+    """Nearest-neighbour quantisation of [B, D, H, W] to K codebook vectors, with dead-code restarts.
+
+    ``update="loss"`` learns the codebook by gradient (codebook loss); ``update="ema"`` keeps it as
+    exponential moving averages of the encoder outputs assigned to each code (no codebook loss).
+    Every ``restart_every`` training steps, codes used fewer than ``restart_threshold`` times since
+    the last check are moved onto randomly chosen encoder outputs of the current batch.
+    """
+
+    def __init__(
+        self,
+        num_codes: int,
+        code_dim: int,
+        update: str = "loss",
+        ema_decay: float = 0.99,
+        restart_every: int = 100,
+        restart_threshold: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if update not in CODEBOOK_UPDATES:
+            raise ConfigError(
+                f"model.codebook_update={update!r} must be one of {', '.join(CODEBOOK_UPDATES)}"
+            )
+        if not 0 < ema_decay < 1:
+            raise ConfigError(f"model.ema_decay must be in (0, 1), got {ema_decay}")
+        self.num_codes, self.code_dim, self.update = num_codes, code_dim, update
+        self.ema_decay, self.restart_every, self.restart_threshold = (
+            ema_decay,
+            restart_every,
+            restart_threshold,
+        )
+        self.codebook = nn.Parameter(torch.empty(num_codes, code_dim).uniform_(-1 / num_codes, 1 / num_codes))
+        self.codebook.requires_grad_(update == "loss")
+        if update == "ema":
+            self.register_buffer("ema_count", torch.ones(num_codes))
+            self.register_buffer("ema_sum", self.codebook.detach().clone())
+        self.register_buffer("usage", torch.zeros(num_codes))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def nearest(self, flat: Tensor) -> Tensor:
+        """Index of the nearest code for each row of flat [N, D]."""
+        e = self.codebook.float()
+        dist = flat.float().square().sum(1, keepdim=True) - 2 * flat.float() @ e.t() + e.square().sum(1)
+        return dist.argmin(1)
+
+    def forward(self, z_e: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """Quantised z_q [B, D, H, W] (codebook rows, differentiable w.r.t. the codebook), codes, stats."""
+        b, d, h, w = z_e.shape
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)
+        codes = self.nearest(flat.detach())
+        counts = torch.bincount(codes, minlength=self.num_codes).float()
+        if self.training:
+            self.train_step(flat.detach().float(), codes, counts)
+        z_q = self.codebook[codes].view(b, h, w, d).permute(0, 3, 1, 2).to(z_e.dtype)
+        p = counts / counts.sum()
+        stats = {
+            "vq/perplexity": torch.exp(-(p * torch.log(p.clamp(min=1e-10))).sum()),
+            "vq/codes_used": (counts > 0).float().mean(),
+        }
+        return z_q, codes.view(b, h, w), stats
+
+    @torch.no_grad()
+    def train_step(self, flat: Tensor, codes: Tensor, counts: Tensor) -> None:
+        if self.update == "ema":
+            decay = self.ema_decay
+            sums = torch.zeros_like(self.ema_sum).index_add_(0, codes, flat)
+            self.ema_count.mul_(decay).add_(counts, alpha=1 - decay)
+            self.ema_sum.mul_(decay).add_(sums, alpha=1 - decay)
+            n = self.ema_count.sum()
+            smoothed = (self.ema_count + 1e-5) / (n + self.num_codes * 1e-5) * n  # Laplace smoothing
+            self.codebook.data.copy_(self.ema_sum / smoothed.unsqueeze(1))
+        self.usage.add_(counts)
+        self.steps.add_(1)
+        if self.restart_every > 0 and int(self.steps) % self.restart_every == 0:
+            dead = self.usage < self.restart_threshold
+            n_dead = int(dead.sum())
+            if n_dead:
+                picks = flat[torch.randint(len(flat), (n_dead,), device=flat.device)]
+                self.codebook.data[dead] = picks
+                if self.update == "ema":
+                    self.ema_sum[dead] = picks
+                    self.ema_count[dead] = 1.0
+            self.usage.zero_()
+
+
+@register("vqvae")
+class VQVAE(VAEModel):
+    """Convolutional encoder -> [code_dim, h, w] grid -> nearest of ``num_codes`` codes -> decoder."""
+
+    def __init__(
+        self,
+        data_info: DataInfo,
+        likelihood: Likelihood,
+        num_codes: int = 128,
+        code_dim: int = 32,
+        channels: Sequence[int] = (32, 64),
+        res_blocks: int = 1,
+        commitment: float = 0.25,
+        codebook_update: str = "loss",
+        ema_decay: float = 0.99,
+        restart_every: int = 100,
+        restart_threshold: float = 1.0,
+        act: str = "relu",
+    ) -> None:
+        super().__init__(data_info, likelihood)
+        if num_codes < 2 or code_dim < 1:
+            raise ConfigError(
+                f"model.num_codes must be >= 2 and model.code_dim >= 1, got {num_codes}, {code_dim}"
+            )
+        if commitment < 0:
+            raise ConfigError(f"model.commitment must be >= 0, got {commitment}")
+        self.num_codes, self.code_dim, self.commitment = num_codes, code_dim, commitment
+        channels = list(channels)
+        trunk = ConvTrunk(data_info.shape, channels, act)
+        c, h, w = trunk.out_shape
+        self.grid = (h, w)
+        self.encoder = nn.Sequential(
+            trunk, *[ResBlock(c, act) for _ in range(res_blocks)], activation(act), nn.Conv2d(c, code_dim, 1)
+        )
+        up = ConvUpTrunk(data_info.shape, likelihood.out_channels(data_info.shape[0]), channels[::-1], act)
+        self.decoder = nn.Sequential(
+            nn.Conv2d(code_dim, up.in_shape[0], 3, 1, 1),
+            *[ResBlock(up.in_shape[0], act) for _ in range(res_blocks)],
+            activation(act),
+            up,
+        )
+        self.quantizer = VectorQuantizer(
+            num_codes, code_dim, codebook_update, ema_decay, restart_every, restart_threshold
+        )
+        self.prior: PixelCNNPrior | None = None
+
+    @classmethod
+    def check_compatible(cls, data_info: DataInfo, likelihood: Likelihood, name: str) -> None:
+        if data_info.shape[1] < 8:
+            raise ConfigError(f"model={name} needs images of at least 8x8 pixels, got {data_info.shape}")
+
+    # -- the common interface -------------------------------------------------------------------
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """The continuous encoder output z_e: [B, code_dim, h, w]."""
+        return self.encoder(x)
+
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.decoder(z)
+
+    def quantize(self, z_e: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        return self.quantizer(z_e)
+
+    def elbo_terms(self, x: Tensor, y: Tensor | None = None) -> ELBOTerms:
+        z_e = self.encode(x)
+        z_q, _, stats = self.quantize(z_e)
+        z_st = z_e + (z_q - z_e).detach()  # straight-through: decoder gradients go to z_e
+        log_px_z = self.likelihood.log_prob(self.decode(z_st), x)
+        b = x.shape[0]
+        positions = self.grid[0] * self.grid[1]
+        kl = torch.full((b, positions), math.log(self.num_codes), device=x.device)
+        commitment = self.commitment * (z_e.float() - z_q.detach().float()).square().flatten(1).sum(1)
+        extra = {"vq/commitment": commitment}
+        if self.quantizer.update == "loss":
+            extra["vq/codebook"] = (z_q.float() - z_e.detach().float()).square().flatten(1).sum(1)
+        return ELBOTerms(log_px_z=log_px_z, kl={"codes": kl}, extra=extra, stats=stats)
+
+    def log_importance_weights(self, x: Tensor, y: Tensor | None = None, k: int = 1) -> Tensor:
+        """q(z|x) is a point mass, so every sample has weight p(x|z_q) p(z_q) / 1: the ELBO, k times."""
+        return self.elbo_terms(x, y).elbo.unsqueeze(0).expand(k, -1)
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        z_q, _, _ = self.quantize(self.encode(x))
+        return self.likelihood.mean(self.decode(z_q))
+
+    @torch.no_grad()
+    def representation(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """The flattened pre-quantisation encoder output z_e."""
+        return self.encode(x).flatten(1)
+
+    # -- sampling through a learned prior over codes ---------------------------------------------
+    @property
+    def can_sample(self) -> bool:
+        return self.prior is not None
+
+    @property
+    def sample_unavailable_reason(self) -> str:
+        return (
+            "no prior trained: a VQ-VAE samples through a learned prior over its codes; "
+            "run python -m vaezoo.prior run=<this run's job folder>"
+        )
+
+    def attach_prior(self, prior: PixelCNNPrior) -> None:
+        """Use ``prior`` over this model's code grid for :meth:`sample`."""
+        if prior.num_codes != self.num_codes or tuple(prior.grid) != tuple(self.grid):
+            raise ConfigError(
+                f"prior over {prior.num_codes} codes on a {prior.grid} grid does not fit this VQ-VAE "
+                f"({self.num_codes} codes on a {self.grid} grid)"
+            )
+        self.prior = prior.to(self.device)
+
+    @torch.no_grad()
+    def codes(self, x: Tensor) -> Tensor:
+        """The code grid of each image: [B, h, w] in 0..num_codes-1."""
+        return self.quantize(self.encode(x))[1]
+
+    @torch.no_grad()
+    def decode_codes(self, codes: Tensor) -> Tensor:
+        """Mean images for code grids [B, h, w]."""
+        z_q = self.quantizer.codebook[codes].permute(0, 3, 1, 2)
+        return self.likelihood.mean(self.decode(z_q))
+
+    @torch.no_grad()
+    def sample(self, n: int, y: Tensor | None = None) -> Tensor:
+        if self.prior is None:
+            raise RuntimeError(self.sample_unavailable_reason)
+        return self.decode_codes(self.prior.sample(n))

@@ -1,0 +1,94 @@
+"""Reload a finished job (its config.yaml and a checkpoint) as a ready model, for second stages."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from vaezoo.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+PRIOR_FILE = Path("prior") / "prior.pt"
+
+
+@dataclass
+class LoadedRun:
+    cfg: DictConfig
+    model: Any  # VAEModel
+    datamodule: Any  # InMemoryDataModule
+    checkpoint: Path
+
+
+def find_checkpoint(job_dir: Path, which: str = "best") -> Path:
+    """``best`` (highest validation ELBO), ``last``, or a path to a .ckpt file."""
+    if which not in ("best", "last"):
+        path = Path(which)
+        if not path.is_file():
+            raise ConfigError(f"checkpoint {which} not found; use best, last or a path to a .ckpt file")
+        return path
+    folder = job_dir / "checkpoints"
+    candidates = sorted(folder.glob("best-*.ckpt")) if which == "best" else []
+    if not candidates and (folder / "last.ckpt").is_file():
+        candidates = [folder / "last.ckpt"]
+    if not candidates:
+        raise ConfigError(f"no checkpoint in {folder}; is {job_dir} a finished vaezoo job folder?")
+    return candidates[-1]
+
+
+def model_state(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The model's weights from a VAEModule checkpoint (prefix ``model.``, compiled or not)."""
+    out = {}
+    for key, value in state_dict.items():
+        if key.startswith("model."):
+            out[key[len("model.") :].replace("_orig_mod.", "")] = value
+    return out
+
+
+def load_run(
+    job_dir: str | Path, checkpoint: str = "best", data_root: str | None = None, with_prior: bool = True
+) -> LoadedRun:
+    """Rebuild a job's data module and model from ``<job>/config.yaml`` and load its weights.
+
+    With ``with_prior``, a learned prior saved by ``python -m vaezoo.prior`` in ``<job>/prior/`` is
+    attached, so ``model.sample()`` works for models that sample through one (the VQ-VAE).
+    """
+    from hydra.utils import instantiate
+
+    from vaezoo.models import build_model
+    from vaezoo.train import MODEL_META_KEYS
+
+    job_dir = Path(job_dir)
+    config = job_dir / "config.yaml"
+    if not config.is_file():
+        raise ConfigError(f"{config} not found; run= must be a finished vaezoo job folder")
+    cfg = OmegaConf.load(config)
+    if data_root is not None:
+        cfg.dataset.root = str(data_root)
+    datamodule = instantiate(cfg.dataset)
+    likelihood = instantiate(cfg.likelihood)
+    likelihood.check_data(datamodule.info, cfg.dataset.name)
+    params = {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k not in MODEL_META_KEYS}
+    model = build_model(cfg.model.name, params, datamodule.info, likelihood)
+    path = find_checkpoint(job_dir, checkpoint)
+    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    model.load_state_dict(model_state(state))
+    model.eval()
+    if with_prior and (job_dir / PRIOR_FILE).is_file():
+        attach_saved_prior(model, job_dir / PRIOR_FILE)
+    return LoadedRun(cfg=cfg, model=model, datamodule=datamodule, checkpoint=path)
+
+
+def attach_saved_prior(model: Any, path: Path) -> None:
+    from vaezoo.models.pixelcnn import PixelCNNPrior
+
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    prior = PixelCNNPrior(**saved["hparams"])
+    prior.load_state_dict(saved["state_dict"])
+    model.attach_prior(prior.eval())
+    log.info("attached the learned prior from %s", path)
