@@ -116,6 +116,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from vaezoo.objective import Objective
     from vaezoo.training import VAEModule
     from vaezoo.training.callbacks import ImageGrids
+    from vaezoo.training.hardware import hardware_callbacks
 
     job_dir, run_name, group, tags = run_identity(cfg)
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +154,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         **hardware,
         **OmegaConf.to_container(cfg.trainer, resolve=True),
         logger=loggers or False,
-        callbacks=[checkpoint, images],
+        callbacks=[checkpoint, images, *hardware_callbacks(cfg.hardware, hardware["accelerator"])],
         default_root_dir=str(job_dir),
     )
     try:

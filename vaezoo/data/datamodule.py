@@ -42,6 +42,11 @@ class IndexBatches(Sampler[Tensor]):
         return full if self.drop_last or rest == 0 else full + 1
 
 
+def bernoulli_sample(p: Tensor) -> Tensor:
+    """A Bernoulli(p) draw as float 0/1: uniform < p, about twice as fast as torch.bernoulli on CPUs."""
+    return torch.rand_like(p).lt_(p)
+
+
 class TensorSplit(Dataset):
     """One split held as tensors; indexing with a tensor of indices returns a whole batch dict."""
 
@@ -59,7 +64,7 @@ class TensorSplit(Dataset):
         index = index.to(self.x.device)
         x = self.x[index].float().div_(self.levels - 1)
         if self.dynamic_binarize:
-            x = torch.bernoulli(x)
+            x = bernoulli_sample(x)
         batch = {"x": x}
         if self.y is not None:
             batch["y"] = self.y[index]
@@ -128,8 +133,7 @@ class InMemoryDataModule(L.LightningDataModule):
         if val_x is None:
             if not 0 < self.val_size < len(train_x):
                 raise ConfigError(
-                    f"dataset.val_size={self.val_size} must be between 1 and {len(train_x) - 1} "
-                    f"for {self.name}"
+                    f"dataset.val_size={self.val_size} must be between 1 and {len(train_x) - 1} for {self.name}"
                 )
             perm = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(self.split_seed))
             val_idx, train_idx = perm[: self.val_size], perm[self.val_size :]
