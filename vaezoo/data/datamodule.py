@@ -1,0 +1,183 @@
+"""In-memory data: each split is one uint8 tensor on the training device, batched by index.
+
+No per-sample decoding happens in the training loop: a batch is one gather from a tensor, then a
+conversion to float in [0, 1] (and, for dynamic binarization, one Bernoulli draw).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from vaezoo.data.info import DataInfo
+from vaezoo.data.sources import SOURCES, Splits
+from vaezoo.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+BINARIZE_MODES = ("none", "dynamic", "threshold")
+
+
+class IndexBatches(Sampler[Tensor]):
+    """Yields index tensors of one batch each: a fresh permutation per epoch when shuffling."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, drop_last: bool = False) -> None:
+        self.n, self.batch_size, self.shuffle, self.drop_last = n, batch_size, shuffle, drop_last
+
+    def __iter__(self) -> Iterator[Tensor]:
+        order = torch.randperm(self.n) if self.shuffle else torch.arange(self.n)
+        stop = self.n - self.n % self.batch_size if self.drop_last else self.n
+        for start in range(0, stop, self.batch_size):
+            yield order[start : start + self.batch_size]
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.n, self.batch_size)
+        return full if self.drop_last or rest == 0 else full + 1
+
+
+class TensorSplit(Dataset):
+    """One split held as tensors; indexing with a tensor of indices returns a whole batch dict."""
+
+    def __init__(self, x: Tensor, y: Tensor | None, levels: int, dynamic_binarize: bool) -> None:
+        self.x, self.y, self.levels, self.dynamic_binarize = x, y, levels, dynamic_binarize
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def to(self, device: torch.device) -> TensorSplit:
+        y = None if self.y is None else self.y.to(device)
+        return TensorSplit(self.x.to(device), y, self.levels, self.dynamic_binarize)
+
+    def __getitem__(self, index: Tensor) -> dict[str, Tensor]:
+        index = index.to(self.x.device)
+        x = self.x[index].float().div_(self.levels - 1)
+        if self.dynamic_binarize:
+            x = torch.bernoulli(x)
+        batch = {"x": x}
+        if self.y is not None:
+            batch["y"] = self.y[index]
+        return batch
+
+
+def binarize_once(x: Tensor, levels: int, mode: str, seed: int) -> Tensor:
+    """Binarize a uint8 split once: a seeded Bernoulli draw ("dynamic") or x > 0.5 ("threshold")."""
+    p = x.float() / (levels - 1)
+    if mode == "threshold":
+        return (p > 0.5).to(torch.uint8)
+    return torch.bernoulli(p, generator=torch.Generator().manual_seed(seed)).to(torch.uint8)
+
+
+class InMemoryDataModule(L.LightningDataModule):
+    """Loads a dataset once, fixes its train / validation / test split, and serves index batches.
+
+    binarize:
+      none      grey levels scaled to [0, 1]
+      dynamic   a fresh Bernoulli sample of each training image every time it is drawn; validation
+                and test are binarized once with a fixed seed so evaluation is repeatable
+      threshold pixel > 0.5, fixed for all splits
+    The validation split is ``val_size`` images taken from the training set by a permutation fixed
+    by ``split_seed`` (datasets with an official validation split use it instead).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        root: str | os.PathLike = "data",
+        binarize: str = "none",
+        batch_size: int = 128,
+        eval_batch_size: int = 1000,
+        val_size: int = 10_000,
+        split_seed: int = 0,
+        download: bool = True,
+        on_device: bool = True,
+    ) -> None:
+        super().__init__()
+        if name not in SOURCES:
+            raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(SOURCES))}")
+        if binarize not in BINARIZE_MODES:
+            raise ConfigError(f"dataset.binarize={binarize!r} is not one of {', '.join(BINARIZE_MODES)}")
+        if batch_size < 1 or eval_batch_size < 1:
+            raise ConfigError("dataset.batch_size and dataset.eval_batch_size must be >= 1")
+        self.name, self.root, self.binarize = name, Path(root).expanduser(), binarize
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.val_size, self.split_seed = val_size, split_seed
+        self.download, self.on_device = download, on_device
+        self.splits: dict[str, TensorSplit] = {}
+        self._info: DataInfo | None = None
+
+    @property
+    def info(self) -> DataInfo:
+        if self._info is None:
+            self.load()
+        assert self._info is not None
+        return self._info
+
+    def load(self) -> None:
+        """Read the dataset into memory (once) and fix the splits."""
+        if self.splits:
+            return
+        raw: Splits = SOURCES[self.name](self.root, self.download)
+        train_x, train_y, val_x, val_y = raw.train_x, raw.train_y, raw.val_x, raw.val_y
+        if val_x is None:
+            if not 0 < self.val_size < len(train_x):
+                raise ConfigError(
+                    f"dataset.val_size={self.val_size} must be between 1 and {len(train_x) - 1} for {self.name}"
+                )
+            perm = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(self.split_seed))
+            val_idx, train_idx = perm[: self.val_size], perm[self.val_size :]
+            val_x, train_x = train_x[val_idx], train_x[train_idx]
+            if train_y is not None:
+                val_y, train_y = train_y[val_idx], train_y[train_idx]
+        levels = raw.levels
+        dynamic = False
+        if self.binarize != "none" and levels > 2:
+            if self.binarize == "threshold":
+                train_x = binarize_once(train_x, levels, "threshold", 0)
+            else:
+                dynamic = True
+            val_x = binarize_once(val_x, levels, self.binarize, self.split_seed + 1)
+            test_x = binarize_once(raw.test_x, levels, self.binarize, self.split_seed + 2)
+        else:
+            test_x = raw.test_x
+        train_levels = levels if dynamic else (2 if self.binarize != "none" else levels)
+        eval_levels = 2 if self.binarize != "none" else levels
+        self.splits = {
+            "train": TensorSplit(train_x, train_y, train_levels, dynamic),
+            "val": TensorSplit(val_x, val_y, eval_levels, False),
+            "test": TensorSplit(test_x, raw.test_y, eval_levels, False),
+        }
+        self._info = DataInfo(
+            name=self.name, shape=tuple(train_x.shape[1:]), levels=eval_levels, num_classes=raw.num_classes
+        )
+        log.info(
+            "dataset %s: %d train / %d val / %d test images of shape %s, %d levels",
+            self.name, len(train_x), len(val_x), len(test_x), self._info.shape, eval_levels,
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        self.load()
+        trainer = getattr(self, "trainer", None)
+        if self.on_device and trainer is not None:
+            device = trainer.strategy.root_device
+            self.splits = {k: v.to(device) for k, v in self.splits.items()}
+
+    def loader(self, split: str, shuffle: bool = False, batch_size: int | None = None) -> DataLoader:
+        data = self.splits[split]
+        size = batch_size or (self.batch_size if split == "train" else self.eval_batch_size)
+        return DataLoader(data, sampler=IndexBatches(len(data), size, shuffle), batch_size=None)
+
+    def train_dataloader(self) -> DataLoader:
+        return self.loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.loader("test")

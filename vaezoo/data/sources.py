@@ -1,0 +1,172 @@
+"""Loaders that turn each supported dataset into uint8 tensors, once, at set-up.
+
+Every loader returns :class:`Splits`: images as uint8 [N, C, H, W] with values in 0..levels-1,
+labels as int64 [N] (or None). torchvision datasets are loaded with ``download=True`` so users who
+are online get the data fetched; offline, a missing dataset is a one-line :class:`DataError`.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from vaezoo.errors import DataError
+
+
+@dataclass
+class Splits:
+    """Raw splits of one dataset. ``val_x`` is None when the dataset has no official validation split."""
+
+    train_x: Tensor
+    train_y: Tensor | None
+    test_x: Tensor
+    test_y: Tensor | None
+    levels: int
+    num_classes: int | None
+    val_x: Tensor | None = None
+    val_y: Tensor | None = None
+
+
+def _missing(name: str, folder: Path, files: list[str], cause: BaseException | None) -> DataError:
+    why = f" and it could not be downloaded ({type(cause).__name__})" if cause else ""
+    return DataError(
+        f"{name} not found in {folder} (expected {', '.join(files)}){why}; put the files there or point "
+        "dataset.root (env VAEZOO_DATA) at a folder that has them"
+    )
+
+
+def _torchvision(name: str, cls_name: str, root: Path, download: bool, files: list[str], **kwargs):
+    import torchvision
+
+    cls = getattr(torchvision.datasets, cls_name)
+    folder = root / cls_name / "raw" if cls_name in ("MNIST", "FashionMNIST") else root
+    try:
+        return cls(str(root), download=download, **kwargs)
+    except PermissionError as err:
+        raise DataError(
+            f"{name}: cannot write to {err.filename or root}; torchvision unpacks the archives next to "
+            "them, so copy the data folder somewhere writable and point dataset.root (env VAEZOO_DATA) at it"
+        ) from err
+    except (RuntimeError, OSError) as err:
+        raise _missing(name, folder, files, err if download else None) from err
+
+
+_MNIST_FILES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
+
+
+def _mnist_like(name: str, cls_name: str) -> Callable[[Path, bool], Splits]:
+    def load(root: Path, download: bool) -> Splits:
+        train = _torchvision(name, cls_name, root, download, _MNIST_FILES, train=True)
+        test = _torchvision(name, cls_name, root, download, _MNIST_FILES, train=False)
+        return Splits(
+            train_x=train.data.unsqueeze(1).contiguous(),
+            train_y=train.targets.long(),
+            test_x=test.data.unsqueeze(1).contiguous(),
+            test_y=test.targets.long(),
+            levels=256,
+            num_classes=10,
+        )
+
+    return load
+
+
+def load_digits(root: Path, download: bool) -> Splits:
+    """scikit-learn's bundled 8×8 digits (1797 images, 17 grey levels); no download, no root."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    x = torch.from_numpy(bunch.images.astype(np.uint8)).unsqueeze(1)
+    y = torch.from_numpy(bunch.target.astype(np.int64))
+    # A fixed permutation (independent of the run's seed) gives the documented 1497 / 300 split.
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(1234))
+    test, train = perm[:300], perm[300:]
+    return Splits(x[train], y[train], x[test], y[test], levels=17, num_classes=10)
+
+
+_BINARIZED_URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/binarized_mnist_{}.amat"
+
+
+def load_binarized_mnist(root: Path, download: bool) -> Splits:
+    """Larochelle & Murray's statically binarized MNIST: official 50k / 10k / 10k, no labels."""
+    folder = root / "binarized_mnist"
+    path = folder / "binarized_mnist.npz"
+    if not path.is_file():
+        err: BaseException | None = None
+        if download:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                arrays = {}
+                for split in ("train", "valid", "test"):
+                    with urllib.request.urlopen(_BINARIZED_URL.format(split), timeout=30) as response:
+                        text = response.read().decode()
+                    arrays[split] = np.array([r.split() for r in text.splitlines()], dtype=np.uint8)
+                np.savez_compressed(path, **arrays)
+            except OSError as e:
+                err = e
+        if not path.is_file():
+            raise _missing("binarized_mnist", folder, ["binarized_mnist.npz (train, valid, test)"], err)
+    data = np.load(path)
+
+    def images(key: str) -> Tensor:
+        return torch.from_numpy(data[key].reshape(-1, 1, 28, 28).astype(np.uint8))
+
+    return Splits(
+        images("train"), None, images("test"), None, levels=2, num_classes=None, val_x=images("valid")
+    )
+
+
+def load_cifar10(root: Path, download: bool) -> Splits:
+    files = ["cifar-10-python.tar.gz or cifar-10-batches-py/"]
+    train = _torchvision("cifar10", "CIFAR10", root, download, files, train=True)
+    test = _torchvision("cifar10", "CIFAR10", root, download, files, train=False)
+
+    def images(ds) -> Tensor:
+        return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+
+    return Splits(
+        images(train), torch.tensor(train.targets), images(test), torch.tensor(test.targets), 256, 10
+    )
+
+
+def load_celeba(root: Path, download: bool, image_size: int = 64) -> Splits:
+    """CelebA cropped to 140×140 and resized to 64×64, official train / valid / test split.
+
+    Decoded once into uint8 tensors (about 2.4 GiB for the 163k training images); labels are the
+    40 binary attributes, used as conditions by conditional models.
+    """
+    from torchvision import transforms
+
+    files = ["img_align_celeba/", "list_attr_celeba.txt", "list_eval_partition.txt"]
+    tf = transforms.Compose(
+        [transforms.CenterCrop(140), transforms.Resize(image_size), transforms.PILToTensor()]
+    )
+
+    def split(name: str) -> tuple[Tensor, Tensor]:
+        ds = _torchvision("celeba", "CelebA", root, download, files, split=name, target_type="attr", transform=tf)
+        loader = torch.utils.data.DataLoader(ds, batch_size=512, num_workers=4)
+        xs, ys = zip(*loader, strict=True)
+        return torch.cat(xs), torch.cat(ys).long()
+
+    (tx, ty), (vx, vy), (sx, sy) = split("train"), split("valid"), split("test")
+    return Splits(tx, ty, sx, sy, levels=256, num_classes=40, val_x=vx, val_y=vy)
+
+
+SOURCES: dict[str, Callable[[Path, bool], Splits]] = {
+    "digits": load_digits,
+    "mnist": _mnist_like("mnist", "MNIST"),
+    "fashion_mnist": _mnist_like("fashion_mnist", "FashionMNIST"),
+    "binarized_mnist": load_binarized_mnist,
+    "cifar10": load_cifar10,
+    "celeba": load_celeba,
+}
