@@ -9,7 +9,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from vaezoo.errors import ConfigError
 from vaezoo.paths import config_dir
+from vaezoo.resume import resume_argv
 
 _GROUP_OVERRIDE = re.compile(r"^[+~]?(?P<group>[a-z_]+(?:/[a-z_]+)?)=(?P<values>[A-Za-z0-9_,.\-]+)$")
 
@@ -35,17 +37,28 @@ def check_group_choices(args: list[str], conf: Path) -> str | None:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
 def run(cfg: DictConfig) -> float:
     """Train one job; returns the best validation negative ELBO (what sweepers minimise)."""
+    from vaezoo.sweep import run_job
     from vaezoo.train import train
 
-    report = train(cfg)
-    best = report.get("best_val_elbo_nats")
-    return -best if best is not None else float("nan")
+    def task(cfg: DictConfig) -> float:
+        report = train(cfg)
+        best = report.get("best_val_elbo_nats")
+        return -best if best is not None else float("nan")
+
+    return run_job(task, cfg)
 
 
 def main() -> None:
     problem = check_group_choices(sys.argv[1:], Path(config_dir()))
     if problem:
         print(problem, file=sys.stderr)
+        sys.exit(2)
+    try:
+        # resume=<job dir> becomes that job's overrides; sys.argv is rewritten (not just parsed) because
+        # Lightning's DDP launcher starts the other processes with this same command line.
+        sys.argv[1:] = resume_argv(sys.argv[1:])
+    except ConfigError as err:
+        print(f"vaezoo: {err}", file=sys.stderr)
         sys.exit(2)
     run()
 

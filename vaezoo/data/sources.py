@@ -153,7 +153,9 @@ def load_celeba(root: Path, download: bool, image_size: int = 64) -> Splits:
     )
 
     def split(name: str) -> tuple[Tensor, Tensor]:
-        ds = _torchvision("celeba", "CelebA", root, download, files, split=name, target_type="attr", transform=tf)
+        ds = _torchvision(
+            "celeba", "CelebA", root, download, files, split=name, target_type="attr", transform=tf
+        )
         loader = torch.utils.data.DataLoader(ds, batch_size=512, num_workers=4)
         xs, ys = zip(*loader, strict=True)
         return torch.cat(xs), torch.cat(ys).long()
