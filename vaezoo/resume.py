@@ -50,10 +50,12 @@ def resume_argv(args: list[str]) -> list[str]:
         )
     if not (job / LAST_CHECKPOINT).is_file():
         raise ConfigError(f"resume={value}: no {LAST_CHECKPOINT} in {job}; the job saved no checkpoint yet")
-    original = [
-        str(o) for o in OmegaConf.load(stored) if not str(o).startswith(("resume=", "hydra.run.dir="))
-    ]
     extra = [a for a in args if not a.startswith("resume=")]
+    original = [
+        str(o)
+        for o in OmegaConf.load(stored)
+        if not str(o).startswith(("resume=", "hydra.run.dir=")) and str(o) not in extra
+    ]
     return [*original, *extra, f"resume={_quote(str(job))}", f"hydra.run.dir={_quote(str(job))}"]
 
 

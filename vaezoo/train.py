@@ -172,6 +172,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         (job_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         record = RunRecord.start_or_resume(job_dir, resume, run_name, group)
         run_name, group, run_id = record.name, record.group, record.wandb_id
+        if resume and (job_dir / "metrics.csv").is_file():  # Lightning's CSVLogger would delete it
+            (job_dir / "metrics.csv").rename(job_dir / f"metrics.before-resume-{record.resumed}.csv")
     ckpt_path = str(last_checkpoint(job_dir)) if resume else None
     hardware = resolve_hardware(cfg.hardware)
     L.seed_everything(cfg.seed, workers=True)
@@ -199,6 +201,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         mode="max",
         save_last=True,
         auto_insert_metric_name=False,
+        enable_version_counter=False,  # one last.ckpt, written by this and the every-n-steps checkpoint
     )
     images = ImageGrids(job_dir / "images", cfg.images.n_images, cfg.images.every_n_epochs)
     callbacks = [checkpoint, images, RandomState(), *extra_callbacks(cfg)]
@@ -210,6 +213,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 save_top_k=0,
                 save_last=True,
                 every_n_train_steps=every_n_steps,
+                enable_version_counter=False,
             )
         )
     trainer = L.Trainer(

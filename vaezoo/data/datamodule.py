@@ -177,6 +177,8 @@ class InMemoryDataModule(L.LightningDataModule):
         self.splits: dict[str, TensorSplit] = {}
         self._info: DataInfo | None = None
         self.rank, self.world_size = 0, 1
+        self._train_sampler: IndexBatches | None = None
+        self._pending_resume: tuple[int, int] | None = None
 
     # Trainer(use_distributed_sampler=False) must go with this datamodule: it shards batches itself
     # (exactly once per example in evaluation, see IndexBatches), which Lightning's wrapper would not.
@@ -265,7 +267,27 @@ class InMemoryDataModule(L.LightningDataModule):
             world_size=self.world_size if shard else 1,
             even=split == "train",
         )
-        return ResumableLoader(data, sampler=sampler, batch_size=None)
+        if split == "train" and shard:
+            if self._pending_resume is not None:
+                sampler.resume(*self._pending_resume)
+                self._pending_resume = None
+            self._train_sampler = sampler
+        # Its own generator: DataLoader draws a base seed each time it is iterated, which would otherwise
+        # shift the global random stream (and break exact resumes, whose first iter() comes at a new point).
+        return ResumableLoader(data, sampler=sampler, batch_size=None, generator=torch.Generator())
+
+    def state_dict(self) -> dict[str, int]:
+        """The training loader's position, saved in checkpoints by Lightning (see :class:`ResumableLoader`).
+
+        Kept here as well because Lightning restores the datamodule before anything (such as
+        ``estimated_stepping_batches``) builds the training loader, which it does not for loader states.
+        """
+        s = self._train_sampler
+        return {} if s is None else {"epoch": s.epoch, "served": s.served}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if state:
+            self._pending_resume = (int(state["epoch"]), int(state["served"]))
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", shuffle=True, shard=True)
