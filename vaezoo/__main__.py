@@ -61,6 +61,10 @@ def main() -> None:
         print(f"vaezoo: {err}", file=sys.stderr)
         sys.exit(2)
     run()
+    from vaezoo.sweep import FAILURES
+
+    if FAILURES:  # a multirun in which some jobs failed (listed above); the others kept their results
+        sys.exit(1)
 
 
 if __name__ == "__main__":

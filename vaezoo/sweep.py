@@ -3,14 +3,15 @@
 Hydra's launchers stop a multirun at the first job that raises. In a multirun, vaezoo's task function
 instead logs the traceback to the job's ``vaezoo.log``, writes ``failed.json`` into the job's folder and
 returns NaN (Optuna records that trial as failed); :class:`ReportFailures` (a Hydra callback, wired in
-``conf/config.yaml``) then lists every failed job when the sweep ends and makes the command exit non-zero.
-It reads the job folders, so it works with every launcher (in-process, joblib workers, SLURM jobs).
+``conf/config.yaml``) then lists every failed job when the sweep ends, and ``python -m vaezoo`` exits with
+status 1. It reads the job folders, so it works with every launcher (in-process, joblib workers, SLURM).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,10 @@ log = logging.getLogger("vaezoo")
 
 FAILED = "failed.json"
 
+# Failed jobs of the multirun that just ended in this process (Hydra ignores a callback's exceptions, so
+# the exit status is set by vaezoo.__main__ from this list).
+FAILURES: list[dict[str, Any]] = []
+
 
 def run_job(task: Callable[[DictConfig], float], cfg: DictConfig) -> float:
     """Run ``task(cfg)``; in a multirun a failure is recorded in the job folder instead of raised."""
@@ -38,7 +43,9 @@ def run_job(task: Callable[[DictConfig], float], cfg: DictConfig) -> float:
     try:
         return task(cfg)
     except Exception as err:
-        log.error("job %s failed: %s\n%s", hc.job.num, err, traceback.format_exc())
+        # A config problem is explained by its message; anything else gets its traceback in the job's log.
+        trace = "" if isinstance(err, VaezooError) else "\n" + traceback.format_exc()
+        log.error("job %s failed: %s%s", hc.job.num, err, trace)
         record = {
             "job": int(hc.job.num),
             "overrides": list(hc.overrides.task),
@@ -48,10 +55,6 @@ def run_job(task: Callable[[DictConfig], float], cfg: DictConfig) -> float:
         job_dir.mkdir(parents=True, exist_ok=True)
         (job_dir / FAILED).write_text(json.dumps(record, indent=2))
         return float("nan")
-
-
-class SweepFailed(VaezooError):
-    """Some jobs of a multirun failed; the others finished and kept their results."""
 
 
 class ReportFailures(Callback):
@@ -64,12 +67,14 @@ class ReportFailures(Callback):
             (json.loads((p / FAILED).read_text()) for p in jobs if (p / FAILED).is_file()),
             key=lambda r: r["job"],
         )
+        FAILURES[:] = failed
         if not failed:
             return
         lines = [
-            f"  job {r['job']} ({','.join(r['overrides'])}): {r['error']}; log: {r['log']}" for r in failed
+            f"vaezoo: {len(failed)} of {len(jobs)} jobs failed; the other jobs' results are in {sweep_dir}",
+            *(
+                f"  job {r['job']} ({','.join(r['overrides'])}): {r['error']}; log: {r['log']}"
+                for r in failed
+            ),
         ]
-        raise SweepFailed(
-            f"vaezoo: {len(failed)} of {len(jobs)} jobs failed; the other jobs' results are in {sweep_dir}\n"
-            + "\n".join(lines)
-        )
+        print("\n".join(lines), file=sys.stderr, flush=True)
