@@ -41,4 +41,4 @@ def test_local_multirun_with_a_relaunching_strategy_is_refused_in_one_line(tmp_p
     assert proc.returncode == 1
     summary, job = proc.stderr.strip().splitlines()[-2:]
     assert summary.startswith("vaezoo: 1 of 1 jobs failed")
-    assert "local multirun" in job and "ddp_spawn" in job and "vaezoo.log" in job
+    assert "local multirun" in job and "hydra/launcher=slurm" in job and "vaezoo.log" in job

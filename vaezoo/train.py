@@ -66,12 +66,9 @@ def resolve_strategy(hw: DictConfig) -> Any:
     if backend is not None:
         from lightning.pytorch.strategies import DDPStrategy
 
-        if strategy not in ("ddp", "ddp_spawn"):
-            raise ConfigError(
-                f"hardware.process_group_backend needs strategy ddp or ddp_spawn, not {strategy}"
-            )
-        start_method = "spawn" if strategy == "ddp_spawn" else "popen"
-        strategy_obj: Any = DDPStrategy(process_group_backend=backend, start_method=start_method)
+        if strategy != "ddp":
+            raise ConfigError(f"hardware.process_group_backend needs hardware.strategy=ddp, not {strategy}")
+        strategy_obj: Any = DDPStrategy(process_group_backend=backend)
     else:
         strategy_obj = strategy
     relaunches = str(strategy).startswith("ddp") and strategy not in ("ddp_spawn", "ddp_fork", "ddp_notebook")
@@ -80,8 +77,8 @@ def resolve_strategy(hw: DictConfig) -> Any:
     if relaunches and several and not external and HydraConfig.get().mode == RunMode.MULTIRUN:
         raise ConfigError(
             f"hardware.strategy={strategy} restarts the command line in each process, which a local multirun "
-            "(-m) cannot do: run the job without -m, sweep with hydra/launcher=slurm (srun starts the "
-            "processes), or set hardware.strategy=ddp_spawn"
+            "(-m) cannot do: run each job without -m (one after another), or sweep on a cluster with "
+            "hydra/launcher=slurm, where srun starts the processes"
         )
     return strategy_obj
 
