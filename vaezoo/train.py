@@ -169,8 +169,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from vaezoo.resume import RunRecord, last_checkpoint
     from vaezoo.training import VAEModule
     from vaezoo.training.callbacks import ImageGrids
-    from vaezoo.training.hardware import hardware_callbacks
     from vaezoo.training.checkpointing import AtomicCheckpointIO, RandomState
+    from vaezoo.training.hardware import hardware_callbacks
 
     job_dir, run_name, group, tags = run_identity(cfg)
     resume = cfg.get("resume")
