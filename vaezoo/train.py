@@ -157,7 +157,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from vaezoo.resume import RunRecord, last_checkpoint
     from vaezoo.training import VAEModule
     from vaezoo.training.callbacks import ImageGrids
-    from vaezoo.training.checkpointing import AtomicCheckpointIO, RandomState
+    from vaezoo.training.checkpointing import AtomicCheckpointIO, RandomState, remove_partial_saves
 
     job_dir, run_name, group, tags = run_identity(cfg)
     resume = cfg.get("resume")
@@ -171,6 +171,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         run_name, group, run_id = record.name, record.group, record.wandb_id
         if resume and (job_dir / "metrics.csv").is_file():  # Lightning's CSVLogger would delete it
             (job_dir / "metrics.csv").rename(job_dir / f"metrics.before-resume-{record.resumed}.csv")
+        if resume:
+            for path in remove_partial_saves(job_dir / "checkpoints"):
+                log.info("removed %s, a checkpoint save interrupted by the kill", path.name)
     ckpt_path = str(last_checkpoint(job_dir)) if resume else None
     hardware = resolve_hardware(cfg.hardware)
     L.seed_everything(cfg.seed, workers=True)
