@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,11 @@ def resolve_strategy(hw: DictConfig) -> Any:
     relaunches = str(strategy).startswith("ddp") and strategy not in ("ddp_spawn", "ddp_fork", "ddp_notebook")
     several = hw.devices not in (1, "1") or hw.get("num_nodes", 1) > 1
     external = SLURMEnvironment.detect() or TorchElasticEnvironment.detect()
+    if hw.get("num_nodes", 1) > 1 and not external and "NODE_RANK" not in os.environ:
+        raise ConfigError(
+            f"hardware.num_nodes={hw.num_nodes} needs the processes on every node started by SLURM "
+            "(srun, or hydra/launcher=slurm) or torchrun (or NODE_RANK and MASTER_ADDR set on each node)"
+        )
     if relaunches and several and not external and HydraConfig.get().mode == RunMode.MULTIRUN:
         raise ConfigError(
             f"hardware.strategy={strategy} restarts the command line in each process, which a local multirun "
