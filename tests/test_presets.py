@@ -38,6 +38,22 @@ def test_ddp_presets(compose_cfg):
     assert (cfg.hardware.accelerator, cfg.hardware.devices) == ("cpu", 2)
 
 
+def test_multinode_outside_a_cluster_environment_is_refused(compose_cfg, monkeypatch):
+    from vaezoo.train import resolve_strategy
+
+    for var in ("SLURM_NTASKS", "SLURM_JOB_NAME", "TORCHELASTIC_RUN_ID", "NODE_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(ConfigError, match="started by SLURM"):
+        resolve_strategy(compose_cfg("hardware=multinode").hardware)
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "1")  # what torchrun sets, with RANK, WORLD_SIZE, ...
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "16")
+    monkeypatch.setenv("MASTER_ADDR", "node0")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    assert resolve_strategy(compose_cfg("hardware=multinode").hardware) == "ddp"
+
+
 def test_resume_expands_to_the_jobs_own_overrides_in_its_folder(tmp_path):
     job = tmp_path / "0_beta=4,dataset=digits"
     (job / ".hydra").mkdir(parents=True)

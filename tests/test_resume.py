@@ -21,7 +21,7 @@ def weights(job) -> dict[str, torch.Tensor]:
 
 def test_killed_job_resumes_to_the_same_result_and_wandb_run(tmp_path):
     straight = tmp_path / "straight"
-    proc = run_cli([*DETERMINISTIC, f"hydra.run.dir={straight}"], cwd=tmp_path)
+    proc = run_cli([*DETERMINISTIC, "logger=csv", f"hydra.run.dir={straight}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     killed = tmp_path / "killed"

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vaezoo.data.datamodule import IndexBatches
-from vaezoo.training.checkpointing import AtomicCheckpointIO
+from vaezoo.training.checkpointing import AtomicCheckpointIO, remove_partial_saves
 
 
 def shards(n: int, world: int, **kw) -> list[list[torch.Tensor]]:
@@ -61,3 +61,10 @@ def test_a_crash_while_saving_never_replaces_the_last_checkpoint(tmp_path, monke
 
     io.save_checkpoint({"step": 3}, last)
     assert torch.load(last, weights_only=False) == {"step": 3}
+
+
+def test_temporary_files_of_killed_saves_are_removed_on_resume(tmp_path):
+    (tmp_path / "last.ckpt").write_bytes(b"good")
+    (tmp_path / ".last.ckpt.abc123.tmp").write_bytes(b"half")
+    assert [p.name for p in remove_partial_saves(tmp_path)] == [".last.ckpt.abc123.tmp"]
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,11 @@ def resolve_strategy(hw: DictConfig) -> Any:
     relaunches = str(strategy).startswith("ddp") and strategy not in ("ddp_spawn", "ddp_fork", "ddp_notebook")
     several = hw.devices not in (1, "1") or hw.get("num_nodes", 1) > 1
     external = SLURMEnvironment.detect() or TorchElasticEnvironment.detect()
+    if hw.get("num_nodes", 1) > 1 and not external and "NODE_RANK" not in os.environ:
+        raise ConfigError(
+            f"hardware.num_nodes={hw.num_nodes} needs the processes on every node started by SLURM "
+            "(srun, or hydra/launcher=slurm) or torchrun (or NODE_RANK and MASTER_ADDR set on each node)"
+        )
     if relaunches and several and not external and HydraConfig.get().mode == RunMode.MULTIRUN:
         raise ConfigError(
             f"hardware.strategy={strategy} restarts the command line in each process, which a local multirun "
@@ -169,7 +175,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from vaezoo.resume import RunRecord, last_checkpoint
     from vaezoo.training import VAEModule
     from vaezoo.training.callbacks import ImageGrids
-    from vaezoo.training.checkpointing import AtomicCheckpointIO, RandomState
+    from vaezoo.training.checkpointing import AtomicCheckpointIO, RandomState, remove_partial_saves
     from vaezoo.training.hardware import hardware_callbacks
 
     job_dir, run_name, group, tags = run_identity(cfg)
@@ -184,6 +190,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         run_name, group, run_id = record.name, record.group, record.wandb_id
         if resume and (job_dir / "metrics.csv").is_file():  # Lightning's CSVLogger would delete it
             (job_dir / "metrics.csv").rename(job_dir / f"metrics.before-resume-{record.resumed}.csv")
+        if resume:
+            for path in remove_partial_saves(job_dir / "checkpoints"):
+                log.info("removed %s, a checkpoint save interrupted by the kill", path.name)
     ckpt_path = str(last_checkpoint(job_dir)) if resume else None
     hardware = resolve_hardware(cfg.hardware)
 

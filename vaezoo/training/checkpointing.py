@@ -39,6 +39,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise
 
 
+def remove_partial_saves(dirpath: str | os.PathLike) -> list[Path]:
+    """Delete temporary files left by saves that were killed midway; returns what was removed."""
+    stale = sorted(Path(dirpath).glob(".*.ckpt.*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 class RandomState(L.Callback):
     """Saves the torch (CPU and CUDA), NumPy and Python random states in every checkpoint, per process.
 
