@@ -15,7 +15,6 @@ likelihoods and KL terms cast to float32 before they sum, so the ELBO is accumul
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import lightning as L
 import torch
@@ -90,22 +89,21 @@ class HardwareTuning(L.Callback):
 
 
 def hardware_callbacks(hw: DictConfig, accelerator: str) -> list[L.Callback]:
-    """The callbacks that apply the ``hardware`` group's model-side features.
+    """Apply ``hardware.num_threads`` (process-wide) and return the callbacks for the model-side features.
 
-    ``channels_last`` applies on GPUs only (on CPUs NCHW is as fast or faster for these small
-    networks); ``compile`` applies on any device.
+    ``channels_last`` applies on GPUs only (tensor cores read NHWC; on CPUs it showed no gain for
+    these networks); ``compile`` applies on any device.
     """
-    get: Any = hw.get
-    set_threads(get("num_threads", None))
-    channels_last = bool(get("channels_last", False)) and accelerator == "gpu"
-    compile_ = bool(get("compile", False))
+    set_threads(hw.get("num_threads"))
+    channels_last = bool(hw.get("channels_last", False)) and accelerator == "gpu"
+    compile_ = bool(hw.get("compile", False))
     if not (channels_last or compile_):
         return []
     return [
         HardwareTuning(
             channels_last=channels_last,
             compile=compile_,
-            compile_mode=get("compile_mode", None),
-            compile_backend=get("compile_backend", "inductor"),
+            compile_mode=hw.get("compile_mode"),
+            compile_backend=hw.get("compile_backend", "inductor"),
         )
     ]
