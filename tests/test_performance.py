@@ -47,16 +47,22 @@ def _rows(path):
         return list(csv.DictReader(f))
 
 
-def test_train_metrics_reach_the_logger_at_the_configured_cadence_only(compose_cfg):
+@pytest.mark.parametrize("model", ["vanilla", "hvae"])  # hvae also logs its gradient-skip metrics
+def test_train_metrics_reach_the_logger_at_the_configured_cadence_only(compose_cfg, model):
     """Train metrics are computed for the logger only on logging steps, and still logged on every one."""
-    cfg = compose_cfg(*TINY, "logger=csv", "trainer.log_every_n_steps=3", "trainer.max_epochs=2")
+    cfg = compose_cfg(
+        *TINY, f"model={model}", "logger=csv", "trainer.log_every_n_steps=3", "trainer.max_epochs=2"
+    )
     report = train(cfg)
     rows = _rows(f"{report['job_dir']}/metrics.csv")
     train_steps = sorted(int(r["step"]) for r in rows if r.get("train/loss"))
     expected = [s for s in range(report["steps"]) if (s + 1) % 3 == 0]
     assert train_steps == expected
-    for key in ("train/elbo", "train/log_px_z", "train/kl", "train/kl/beta"):
+    keys = ["train/elbo", "train/log_px_z", "train/kl", "train/kl/beta"]
+    keys += ["train/grad_norm", "train/skipped_updates"] if model == "hvae" else []
+    for key in keys:
         assert all(r[key] for r in rows if r.get("train/loss")), key
+        assert not any(r[key] for r in rows if not r.get("train/loss") and not r.get("val/elbo")), key
     assert sum(1 for r in rows if r.get("val/elbo")) == 2  # one validation row per epoch
 
 

@@ -10,8 +10,9 @@
   framework could do.
 
 Both do vaezoo's math: the model's ``elbo_terms``, loss = −mean log p(x|z) + β·mean KL + mean
-extra terms, backward, gradient-norm clipping when the config clips, an Adam step with the config's
-hyperparameters, and dynamic binarization when the dataset uses it.
+extra terms, backward, update skipping when ``optimizer.grad_skip_threshold`` is set, gradient-norm
+clipping when the config clips, an Adam step with the config's hyperparameters, and dynamic
+binarization when the dataset uses it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class LoopSettings:
     dynamic_binarize: bool
     levels: int
     fused_adam: bool
+    grad_skip_threshold: float | None = None
 
 
 def sync(device: torch.device) -> None:
@@ -72,6 +74,12 @@ class PlainStep:
             loss = loss + extra.mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        if self.s.grad_skip_threshold is not None:  # VAEModule.on_before_optimizer_step's rule
+            grads = [p.grad for p in self.params if p.grad is not None]
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+            if not torch.isfinite(norm) or norm > self.s.grad_skip_threshold:
+                for p in self.params:
+                    p.grad = None
         if self.s.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.params, self.s.clip_norm)
         self.opt.step()

@@ -325,6 +325,7 @@ def run_cell(plan: CellPlan, args: argparse.Namespace, job_root: Path) -> CellRe
                 dynamic_binarize=split.dynamic_binarize,
                 levels=split.levels,
                 fused_adam=bool(cfg.optimizer.get("fused", False)),
+                grad_skip_threshold=cfg.optimizer.get("grad_skip_threshold"),
             )
             refs["bare_model"] = fresh_model(datamodule.info, device)
             refs["bare_step"] = PlainStep(refs["bare_model"], s, fused=s.fused_adam)

@@ -104,11 +104,12 @@ class VAEModule(L.LightningModule):
             self.skipped_updates += 1
             for p in self.parameters():
                 p.grad = None
-        self.log_dict(
-            {"train/grad_norm": norm.detach(), "train/skipped_updates": float(self.skipped_updates)},
-            on_step=True,
-            on_epoch=False,
-        )
+        if self._logs_this_step():  # as the other train metrics: no per-step host-to-device copy
+            self.log_dict(
+                {"train/grad_norm": norm.detach(), "train/skipped_updates": float(self.skipped_updates)},
+                on_step=True,
+                on_epoch=False,
+            )
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # The fused kernel updates all parameters in one pass (same algorithm; on a CPU it makes
