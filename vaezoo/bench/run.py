@@ -544,7 +544,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--iw-k", type=int, default=100, help="IW samples outside the headline cell (headline: 1000)"
     )
     p.add_argument(
-        "--iw-images", type=int, default=250, help="test images for the IW bound outside the headline"
+        "--iw-images", type=int, default=50, help="test images for the IW bound outside the headline"
     )
     p.add_argument(
         "--full",
