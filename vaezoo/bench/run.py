@@ -537,9 +537,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--repeats", type=int, default=3, help="timed repeats per measurement; the median is reported"
     )
     p.add_argument(
-        "--window-steps", type=int, default=8, help="timed steps per repeat outside the headline cell"
+        "--window-steps", type=int, default=5, help="timed steps per repeat outside the headline cell"
     )
-    p.add_argument("--warmup-steps", type=int, default=2)
+    p.add_argument("--warmup-steps", type=int, default=1)
     p.add_argument(
         "--iw-k", type=int, default=100, help="IW samples outside the headline cell (headline: 1000)"
     )
