@@ -99,7 +99,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import WandbLogger
 
-    from vaezoo.evaluation.report import evaluate
+    from vaezoo.evaluation.report import evaluate, first_examples
     from vaezoo.models import build_model
     from vaezoo.objective import Objective
     from vaezoo.training import VAEModule
@@ -149,6 +149,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         best = checkpoint.best_model_path or None
         trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=False)
         test_batches = datamodule.loader("test", batch_size=cfg.eval.batch_size)
+        if cfg.eval.get("max_examples"):
+            test_batches = first_examples(test_batches, int(cfg.eval.max_examples))
         module.model.to(trainer.strategy.root_device)
         test_report = evaluate(
             module.model, test_batches, cfg.eval.iw_k, cfg.eval.iw_chunk, cfg.eval.active_units_threshold
