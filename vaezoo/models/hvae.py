@@ -7,8 +7,8 @@ state s and the posterior q(z_l | x, z_>l) from [s, h_l] as a residual correctio
 each sample z_l is added back into s. The decoder reads the final state.
 
 Stability measures: means and log-variances are soft-clamped (c·tanh(v / c)), the output layers of every
-residual branch and posterior head start at zero (so q = p and the KL is 0 at initialisation),
-and the config sets ``grad_skip_threshold`` so updates with a huge or non-finite gradient norm
+residual branch and prior head start at zero (each cell starts as the identity, each lower prior as
+N(0, I)), and the config sets ``grad_skip_threshold`` so updates with a huge or non-finite gradient norm
 are skipped, as VDVAE does. KL is reported per layer as groups ``z1`` (bottom) … ``zL`` (top);
 KL warm-up and free bits (``kl=free_bits kl.per=group``) apply to each group.
 
@@ -90,7 +90,9 @@ class TopDownLayer(nn.Module):
         super().__init__()
         self.top, self.logvar_bound = top, logvar_bound
         self.prior = None if top else ops.mlp(width, width, 2 * latent_dim, zero_last=True)
-        self.posterior = ops.mlp(2 * width, width, 2 * latent_dim, zero_last=True)
+        # One layer, default initialisation: a deeper or zero-initialised posterior head learned far
+        # more slowly on MNIST (about 20 nats worse after 400 steps).
+        self.posterior = ops.layer(2 * width, 2 * latent_dim)
         self.z_proj = ops.layer(latent_dim, width)
         self.res = Residual(ops, width)
         self.latent_dim = latent_dim
