@@ -308,3 +308,32 @@ def test_cvae_samples_differ_by_label(digits):
     )  # [label, class]
     closest_label = dist.argmin(0).tolist()
     assert sum(c == label for c, label in enumerate(closest_label)) >= 8, closest_label
+
+
+def _ddp_codebook_worker(rank: int, world: int, port: int, update: str, out: str) -> None:
+    import torch.distributed as dist
+
+    from vaezoo.models.vqvae import VectorQuantizer
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    torch.manual_seed(0)  # the same initial codebook on every process ...
+    vq = VectorQuantizer(8, 4, update=update, restart_every=2, restart_threshold=1.0)
+    torch.manual_seed(100 + rank)  # ... but different data and random restarts per process
+    for _ in range(4):
+        vq(torch.randn(3, 4, 2, 2) + rank)
+    torch.save(vq.codebook.detach(), f"{out}/codebook{rank}.pt")
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("update", ["loss", "ema"])
+def test_vq_codebook_stays_identical_across_ddp_processes(tmp_path, update):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_codebook_worker, args=(2, port, update, str(tmp_path)), nprocs=2)
+    first, second = (torch.load(tmp_path / f"codebook{r}.pt") for r in range(2))
+    assert torch.equal(first, second)
