@@ -93,6 +93,9 @@ def test_vqvae_prior_stage_makes_the_run_sample(zoo_multirun, tmp_path):
 def test_prior_stage_errors_are_one_line(zoo_multirun, tmp_path):
     proc = run_prior([], cwd=tmp_path)
     assert proc.returncode == 2 and "give the finished VQ-VAE job folder" in proc.stderr
+    proc = run_prior([f"run={tmp_path / 'nowhere'}"], cwd=tmp_path)
+    assert proc.returncode == 2 and "is not a finished vaezoo job folder" in proc.stderr
+    assert not (tmp_path / "nowhere").exists()
     proc = run_prior([f"run={zoo_multirun['vanilla']}", "hardware=cpu"], cwd=tmp_path)
     assert proc.returncode != 0 and "has no discrete codes" in proc.stderr
     assert "Traceback" not in proc.stderr
