@@ -337,3 +337,17 @@ def test_vq_codebook_stays_identical_across_ddp_processes(tmp_path, update):
     mp.spawn(_ddp_codebook_worker, args=(2, port, update, str(tmp_path)), nprocs=2)
     first, second = (torch.load(tmp_path / f"codebook{r}.pt") for r in range(2))
     assert torch.equal(first, second)
+
+
+def test_updates_with_huge_or_non_finite_gradient_norm_are_skipped():
+    from vaezoo.training import VAEModule
+
+    model = build_model("hvae", TINY_HVAE, DIGITS, Bernoulli())
+    module = VAEModule(model, Objective(), grad_skip_threshold=100.0)
+    module.log_dict = lambda *args, **kwargs: None  # no trainer attached in this unit test
+    for scale, skipped in [(1e-3, False), (1e6, True), (float("nan"), True)]:
+        for p in module.parameters():
+            p.grad = torch.full_like(p, scale)
+        module.on_before_optimizer_step(None)
+        assert all((p.grad is None) == skipped for p in module.parameters()), scale
+    assert module.skipped_updates == 2
