@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 COLUMNS = [
     "model",
+    "kl",
     "objective.k",
     "epochs",
     "test examples",
@@ -38,6 +39,7 @@ def row(job: Path) -> list[str]:
         elbo += f" ({json.loads(prior.read_text())['test_elbo_learned_prior_nats']:.2f} with learned prior)"
     return [
         results["model"],
+        results.get("kl", ""),
         str(k),
         str(results["epochs"]),
         str(test["n_examples"]),
