@@ -9,7 +9,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from vaezoo.errors import ConfigError, VaezooError
 from vaezoo.paths import config_dir
+from vaezoo.resume import resume_argv
 
 _GROUP_OVERRIDE = re.compile(r"^[+~]?(?P<group>[a-z_]+(?:/[a-z_]+)?)=(?P<values>[A-Za-z0-9_,.\-]+)$")
 
@@ -35,11 +37,20 @@ def check_group_choices(args: list[str], conf: Path) -> str | None:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
 def run(cfg: DictConfig) -> float:
     """Train one job; returns the best validation negative ELBO (what sweepers minimise)."""
+    from vaezoo.sweep import run_job
     from vaezoo.train import train
 
-    report = train(cfg)
-    best = report.get("best_val_elbo_nats")
-    return -best if best is not None else float("nan")
+    def task(cfg: DictConfig) -> float:
+        report = train(cfg)
+        best = report.get("best_val_elbo_nats")
+        return -best if best is not None else float("nan")
+
+    try:
+        return run_job(task, cfg)  # in a multirun, failures are recorded, not raised
+    except VaezooError as err:
+        # One line on stderr and a non-zero exit instead of Hydra's multi-line report.
+        print(f"vaezoo: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def main() -> None:
@@ -47,7 +58,18 @@ def main() -> None:
     if problem:
         print(problem, file=sys.stderr)
         sys.exit(2)
+    try:
+        # resume=<job dir> becomes that job's overrides; sys.argv is rewritten (not just parsed) because
+        # Lightning's DDP launcher starts the other processes with this same command line.
+        sys.argv[1:] = resume_argv(sys.argv[1:])
+    except ConfigError as err:
+        print(f"vaezoo: {err}", file=sys.stderr)
+        sys.exit(2)
     run()
+    from vaezoo.sweep import FAILURES
+
+    if FAILURES:  # a multirun in which some jobs failed (listed above); the others kept their results
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -7,17 +7,31 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from vaezoo.errors import ConfigError
+from vaezoo.errors import ConfigError, VaezooError
 
 log = logging.getLogger("vaezoo")
 
 MODEL_META_KEYS = ("name", "default_beta", "grad_skip_threshold")
+
+
+def build(node: DictConfig) -> Any:
+    """hydra.utils.instantiate, but a VaezooError raised by the target surfaces as itself (one line)."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, VaezooError):
+            raise err.__cause__ from None
+        raise
 
 
 def resolve_hardware(hw: DictConfig) -> dict[str, Any]:
@@ -44,12 +58,59 @@ def resolve_hardware(hw: DictConfig) -> dict[str, Any]:
     return {
         "accelerator": accelerator,
         "devices": hw.devices,
+        "num_nodes": hw.get("num_nodes", 1),
         "precision": precision,
-        "strategy": hw.strategy,
+        "strategy": resolve_strategy(hw),
     }
 
 
-def build_loggers(cfg: DictConfig, job_dir: Path, run_name: str, group: str | None, tags: list[str]) -> list:
+def resolve_strategy(hw: DictConfig) -> Any:
+    """The Trainer's ``strategy``: the preset's name, or a DDPStrategy when a process-group backend is set.
+
+    ``ddp`` starts the other local processes by rerunning the command line (Lightning's Hydra support
+    adds ``hydra.run.dir``), or joins processes that SLURM or torchrun started. A local multirun cannot
+    be rerun that way (every process would run the whole sweep), so that combination is refused.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
+    strategy = hw.strategy
+    backend = hw.get("process_group_backend")
+    if backend is not None:
+        from lightning.pytorch.strategies import DDPStrategy
+
+        if strategy != "ddp":
+            raise ConfigError(f"hardware.process_group_backend needs hardware.strategy=ddp, not {strategy}")
+        strategy_obj: Any = DDPStrategy(process_group_backend=backend)
+    else:
+        strategy_obj = strategy
+    relaunches = str(strategy).startswith("ddp") and strategy not in ("ddp_spawn", "ddp_fork", "ddp_notebook")
+    several = hw.devices not in (1, "1") or hw.get("num_nodes", 1) > 1
+    external = SLURMEnvironment.detect() or TorchElasticEnvironment.detect()
+    if hw.get("num_nodes", 1) > 1 and not external and "NODE_RANK" not in os.environ:
+        raise ConfigError(
+            f"hardware.num_nodes={hw.num_nodes} needs the processes on every node started by SLURM "
+            "(srun, or hydra/launcher=slurm) or torchrun (or NODE_RANK and MASTER_ADDR set on each node)"
+        )
+    if relaunches and several and not external and HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise ConfigError(
+            f"hardware.strategy={strategy} restarts the command line in each process, which a local multirun "
+            "(-m) cannot do: run each job without -m (one after another), or sweep on a cluster with "
+            "hydra/launcher=slurm, where srun starts the processes"
+        )
+    return strategy_obj
+
+
+def build_loggers(
+    cfg: DictConfig,
+    job_dir: Path,
+    run_name: str,
+    group: str | None,
+    tags: list[str],
+    run_id: str | None = None,
+) -> list:
+    """CSV (+ W&B) loggers; ``run_id`` fixes the W&B run id so a resumed job continues the same run."""
     from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
     kind = cfg.logger.name
@@ -68,6 +129,8 @@ def build_loggers(cfg: DictConfig, job_dir: Path, run_name: str, group: str | No
                 tags=[*tags, *cfg.logger.tags],
                 save_dir=str(job_dir),
                 mode=cfg.logger.mode,
+                id=run_id,
+                resume="allow" if run_id else None,
             )
         )
     elif kind != "csv":
@@ -92,40 +155,67 @@ def run_identity(cfg: DictConfig) -> tuple[Path, str, str | None, list[str]]:
     return job_dir, name, group, tags
 
 
+def extra_callbacks(cfg: DictConfig) -> list:
+    """Lightning callbacks added from the config: ``+callbacks.<name>._target_=<class> ...``."""
+    from hydra.utils import instantiate
+
+    return [instantiate(spec) for spec in (cfg.get("callbacks") or {}).values()]
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train, test and evaluate one configuration; returns the report written to results.json."""
     import lightning as L
-    from hydra.utils import instantiate
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import WandbLogger
+    from lightning.pytorch.utilities import rank_zero_only
 
     from vaezoo.evaluation.report import evaluate, first_examples
     from vaezoo.models import build_model
     from vaezoo.objective import Objective
+    from vaezoo.resume import RunRecord, last_checkpoint
     from vaezoo.training import VAEModule
     from vaezoo.training.callbacks import ImageGrids
+    from vaezoo.training.checkpointing import AtomicCheckpointIO, RandomState, remove_partial_saves
+    from vaezoo.training.hardware import hardware_callbacks
 
     job_dir, run_name, group, tags = run_identity(cfg)
-    job_dir.mkdir(parents=True, exist_ok=True)
-    (job_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    resume = cfg.get("resume")
+    # Under DDP every process runs this function; files are written by global rank 0 only.
+    is_rank_zero = rank_zero_only.rank == 0
+    run_id = None
+    if is_rank_zero:
+        job_dir.mkdir(parents=True, exist_ok=True)
+        (job_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        record = RunRecord.start_or_resume(job_dir, resume, run_name, group)
+        run_name, group, run_id = record.name, record.group, record.wandb_id
+        if resume and (job_dir / "metrics.csv").is_file():  # Lightning's CSVLogger would delete it
+            (job_dir / "metrics.csv").rename(job_dir / f"metrics.before-resume-{record.resumed}.csv")
+        if resume:
+            for path in remove_partial_saves(job_dir / "checkpoints"):
+                log.info("removed %s, a checkpoint save interrupted by the kill", path.name)
+    ckpt_path = str(last_checkpoint(job_dir)) if resume else None
     hardware = resolve_hardware(cfg.hardware)
-    L.seed_everything(cfg.seed, workers=True)
 
-    datamodule = instantiate(cfg.dataset)
-    likelihood = instantiate(cfg.likelihood)
+    # Everything that can be wrong with the input is checked before any training starts.
+    datamodule = build(cfg.dataset)
+    likelihood = build(cfg.likelihood)
     likelihood.check_data(datamodule.info, cfg.dataset.name)
+    kl = build(cfg.kl)
     model_params = {
         k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in MODEL_META_KEYS
     }
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
     model = build_model(cfg.model.name, model_params, datamodule.info, likelihood)
-    objective = Objective(kl=instantiate(cfg.kl), k=cfg.objective.k)
+    objective = Objective(kl=kl, k=cfg.objective.k)
     objective.check_model(model, cfg.model.name)
     module = VAEModule(model, objective, **cfg.optimizer)
     log.info("model %s: %.2fM parameters", cfg.model.name, sum(p.numel() for p in model.parameters()) / 1e6)
 
-    loggers = build_loggers(cfg, job_dir, run_name, group, tags)
+    loggers = build_loggers(cfg, job_dir, run_name, group, tags, run_id=run_id)
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    if ckpt_path:
+        log.info("resuming from %s (W&B run %s)", ckpt_path, run_id)
     checkpoint = ModelCheckpoint(
         dirpath=job_dir / "checkpoints",
         filename="best-epoch{epoch:03d}",
@@ -133,21 +223,41 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         mode="max",
         save_last=True,
         auto_insert_metric_name=False,
+        enable_version_counter=False,  # one last.ckpt, written by this and the every-n-steps checkpoint
     )
     images = ImageGrids(job_dir / "images", cfg.images.n_images, cfg.images.every_n_epochs)
+    callbacks = [checkpoint, images, RandomState(), *extra_callbacks(cfg)]
+    callbacks += hardware_callbacks(cfg.hardware, hardware["accelerator"])
+    every_n_steps = cfg.get("checkpoint", {}).get("every_n_train_steps")
+    if every_n_steps:  # last.ckpt also mid-epoch, so a killed job loses at most that many steps
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=job_dir / "checkpoints",
+                save_top_k=0,
+                save_last=True,
+                every_n_train_steps=every_n_steps,
+                enable_version_counter=False,
+            )
+        )
     trainer = L.Trainer(
         **hardware,
         **OmegaConf.to_container(cfg.trainer, resolve=True),
         logger=loggers or False,
-        callbacks=[checkpoint, images],
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        # The in-memory data module shards its own batches, exactly once per evaluation example.
+        use_distributed_sampler=not getattr(datamodule, "shards_itself", False),
         default_root_dir=str(job_dir),
     )
     try:
         started = time.perf_counter()
-        trainer.fit(module, datamodule=datamodule)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
         train_seconds = time.perf_counter() - started
         best = checkpoint.best_model_path or None
         trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=False)
+        if not trainer.is_global_zero:
+            return {"best_val_elbo_nats": None, "rank": trainer.global_rank}
+        # The report is computed on rank 0 alone over the whole test split, as in a single-process run.
         test_batches = datamodule.loader("test", batch_size=cfg.eval.batch_size)
         if cfg.eval.get("max_examples"):
             test_batches = first_examples(test_batches, int(cfg.eval.max_examples))
@@ -170,6 +280,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "steps": trainer.global_step,
             "train_seconds": round(train_seconds, 2),
             "device": str(trainer.strategy.root_device),
+            "world_size": trainer.world_size,
+            "global_batch_size": getattr(datamodule, "batch_size", 0) * trainer.world_size,
+            "resumed": bool(resume),
             "checkpoints": {"best": best, "last": checkpoint.last_model_path or None},
             "job_dir": str(job_dir),
         }

@@ -26,20 +26,90 @@ BINARIZE_MODES = ("none", "dynamic", "threshold")
 
 
 class IndexBatches(Sampler[Tensor]):
-    """Yields index tensors of one batch each: a fresh permutation per epoch when shuffling."""
+    """Yields index tensors of one batch each, sharded across processes and resumable mid-epoch.
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, drop_last: bool = False) -> None:
+    The shuffled order is a function of (``seed``, epoch) alone, so it is the same on every process and
+    after a resume. With ``world_size`` > 1 each process takes every ``world_size``-th example:
+    ``even=True`` (training) first drops the ``n % world_size`` remainder of the permutation so every
+    process runs the same number of steps, as DDP requires; ``even=False`` (evaluation) pads and drops
+    nothing, so every example is evaluated exactly once (shards differ by at most one example).
+    """
+
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        shuffle: bool,
+        drop_last: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        even: bool = True,
+    ) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, {world_size})")
         self.n, self.batch_size, self.shuffle, self.drop_last = n, batch_size, shuffle, drop_last
+        self.seed, self.rank, self.world_size, self.even = seed, rank, world_size, even
+        self.epoch = 0
+        self.served = 0  # batches yielded so far in the current pass (what a checkpoint records)
+        self._resume: tuple[int, int] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning before every training epoch."""
+        self.epoch = epoch
+
+    def resume(self, epoch: int, served: int) -> None:
+        """Make the next pass over ``epoch`` skip the ``served`` batches an interrupted run trained on."""
+        self._resume = (epoch, served)
+
+    def _shard(self) -> Tensor:
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(self.n, generator=generator)
+        else:
+            order = torch.arange(self.n)
+        if self.world_size > 1:
+            if self.even:
+                order = order[: self.n - self.n % self.world_size]
+            order = order[self.rank :: self.world_size]
+        return order
 
     def __iter__(self) -> Iterator[Tensor]:
-        order = torch.randperm(self.n) if self.shuffle else torch.arange(self.n)
-        stop = self.n - self.n % self.batch_size if self.drop_last else self.n
-        for start in range(0, stop, self.batch_size):
+        order = self._shard()
+        size = len(order)
+        stop = size - size % self.batch_size if self.drop_last else size
+        skip = 0
+        if self._resume is not None and self._resume[0] == self.epoch:
+            skip = self._resume[1]
+        self._resume = None
+        self.served = skip
+        for start in range(skip * self.batch_size, stop, self.batch_size):
+            self.served += 1
             yield order[start : start + self.batch_size]
 
     def __len__(self) -> int:
-        full, rest = divmod(self.n, self.batch_size)
+        size = len(self._shard()) if self.world_size > 1 else self.n
+        full, rest = divmod(size, self.batch_size)
         return full if self.drop_last or rest == 0 else full + 1
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader over :class:`IndexBatches` whose position is saved in checkpoints.
+
+    Lightning stores ``state_dict()`` of the training loader in every checkpoint and hands it back on
+    resume, so a run killed mid-epoch continues with the next unseen batch instead of restarting the epoch.
+    """
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.sampler.epoch, "served": self.sampler.served}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.resume(int(state["epoch"]), int(state["served"]))
+
+
+def bernoulli_sample(p: Tensor) -> Tensor:
+    """A Bernoulli(p) draw as float 0/1: uniform < p, about twice as fast as torch.bernoulli on CPUs."""
+    return torch.rand_like(p).lt_(p)
 
 
 class TensorSplit(Dataset):
@@ -59,7 +129,7 @@ class TensorSplit(Dataset):
         index = index.to(self.x.device)
         x = self.x[index].float().div_(self.levels - 1)
         if self.dynamic_binarize:
-            x = torch.bernoulli(x)
+            x = bernoulli_sample(x)
         batch = {"x": x}
         if self.y is not None:
             batch["y"] = self.y[index]
@@ -111,6 +181,13 @@ class InMemoryDataModule(L.LightningDataModule):
         self.download, self.on_device = download, on_device
         self.splits: dict[str, TensorSplit] = {}
         self._info: DataInfo | None = None
+        self.rank, self.world_size = 0, 1
+        self._train_sampler: IndexBatches | None = None
+        self._pending_resume: tuple[int, int] | None = None
+
+    # Trainer(use_distributed_sampler=False) must go with this datamodule: it shards batches itself
+    # (exactly once per example in evaluation, see IndexBatches), which Lightning's wrapper would not.
+    shards_itself = True
 
     @property
     def info(self) -> DataInfo:
@@ -170,20 +247,58 @@ class InMemoryDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.load()
         trainer = getattr(self, "trainer", None)
+        if trainer is not None:
+            self.rank, self.world_size = trainer.global_rank, trainer.world_size
         if self.on_device and trainer is not None:
             device = trainer.strategy.root_device
             self.splits = {k: v.to(device) for k, v in self.splits.items()}
 
-    def loader(self, split: str, shuffle: bool = False, batch_size: int | None = None) -> DataLoader:
+    def loader(
+        self, split: str, shuffle: bool = False, batch_size: int | None = None, shard: bool = False
+    ) -> DataLoader:
+        """Batches of one split; ``shard=True`` gives this process its share (see :class:`IndexBatches`).
+
+        ``dataset.batch_size`` is per process: under DDP one optimiser step sees world_size times as many
+        examples. Shuffling follows Lightning's seed (``PL_GLOBAL_SEED``, set by ``seed_everything``).
+        """
         data = self.splits[split]
         size = batch_size or (self.batch_size if split == "train" else self.eval_batch_size)
-        return DataLoader(data, sampler=IndexBatches(len(data), size, shuffle), batch_size=None)
+        sampler = IndexBatches(
+            len(data),
+            size,
+            shuffle,
+            seed=int(os.environ.get("PL_GLOBAL_SEED", 0)),
+            rank=self.rank if shard else 0,
+            world_size=self.world_size if shard else 1,
+            even=split == "train",
+        )
+        if split == "train" and shard:
+            if self._pending_resume is not None:
+                sampler.resume(*self._pending_resume)
+                self._pending_resume = None
+            self._train_sampler = sampler
+        # Its own generator: DataLoader draws a base seed each time it is iterated, which would otherwise
+        # shift the global random stream (and break exact resumes, whose first iter() comes at a new point).
+        return ResumableLoader(data, sampler=sampler, batch_size=None, generator=torch.Generator())
+
+    def state_dict(self) -> dict[str, int]:
+        """The training loader's position, saved in checkpoints by Lightning (see :class:`ResumableLoader`).
+
+        Kept here as well because Lightning restores the datamodule before anything (such as
+        ``estimated_stepping_batches``) builds the training loader, which it does not for loader states.
+        """
+        s = self._train_sampler
+        return {} if s is None else {"epoch": s.epoch, "served": s.served}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if state:
+            self._pending_resume = (int(state["epoch"]), int(state["served"]))
 
     def train_dataloader(self) -> DataLoader:
-        return self.loader("train", shuffle=True)
+        return self.loader("train", shuffle=True, shard=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self.loader("val")
+        return self.loader("val", shard=True)
 
     def test_dataloader(self) -> DataLoader:
-        return self.loader("test")
+        return self.loader("test", shard=True)

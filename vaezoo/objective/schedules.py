@@ -122,9 +122,9 @@ class CapacityAnnealing(KLRegulariser):
         anneal_steps: int = 100_000,
     ) -> None:
         super().__init__(beta)
-        if beta != 1.0:
+        if self.beta != 1.0:
             raise ConfigError(
-                f"kl=capacity replaces beta by kl.gamma·|KL - C(t)|, so beta={beta} would be ignored; "
+                f"kl=capacity replaces beta by kl.gamma·|KL - C(t)|, so beta={self.beta} would be ignored; "
                 "drop the beta override or use kl=constant"
             )
         if anneal_steps <= 0:

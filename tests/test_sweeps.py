@@ -1,0 +1,66 @@
+"""Multiruns: parallel local launcher, failing jobs that do not sink the sweep, Optuna search."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from tests.conftest import TINY, run_cli
+from tests.wandb_records import offline_run
+
+FAST = [*TINY, "trainer.max_epochs=1"]
+
+
+def jobs(tmp_path: Path) -> list[Path]:
+    (sweep,) = (tmp_path / "runs" / "multirun").iterdir()
+    return sorted(
+        (p for p in sweep.iterdir() if (p / ".hydra").is_dir()), key=lambda p: int(p.name.split("_")[0])
+    )
+
+
+def test_local_parallel_launcher_runs_a_four_job_sweep_as_one_wandb_group(tmp_path):
+    proc = run_cli([*FAST, "hydra/launcher=local", "beta=1,2,3,4", "-m"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    done = jobs(tmp_path)
+    assert len(done) == 4
+    hydra_cfg = OmegaConf.load(done[0] / ".hydra" / "hydra.yaml")
+    assert "JoblibLauncher" in hydra_cfg.hydra.launcher._target_ and hydra_cfg.hydra.launcher.n_jobs == 2
+    betas, groups, names = [], set(), set()
+    for job in done:
+        betas.append(json.loads((job / "results.json").read_text())["beta"])
+        (run_dir,) = (job / "wandb").glob("offline-run-*")
+        run = offline_run(run_dir)
+        groups.add(run["group"])
+        names.add(run["name"])
+    assert sorted(betas) == [1.0, 2.0, 3.0, 4.0]
+    assert groups == {done[0].parent.name} and len(names) == 4  # one group: the sweep, across workers
+
+
+def test_a_failing_job_keeps_the_other_results_and_is_reported(tmp_path):
+    # likelihood=bernoulli on grey levels (binarize=none) is rejected; the other two jobs are fine.
+    proc = run_cli([*FAST, "logger=csv", "dataset.binarize=dynamic,none,threshold", "-m"], cwd=tmp_path)
+    assert proc.returncode == 1
+    ok0, failed, ok2 = jobs(tmp_path)
+    assert (ok0 / "results.json").is_file() and (ok2 / "results.json").is_file()
+    assert not (failed / "results.json").exists()
+    record = json.loads((failed / "failed.json").read_text())
+    assert record["job"] == 1 and "dataset.binarize=none" in record["overrides"]
+    assert "binary" in record["error"] and Path(record["log"]).is_file()
+    summary, line = proc.stderr.strip().splitlines()[-2:]
+    assert summary.startswith("vaezoo: 1 of 3 jobs failed")
+    assert line.startswith("  job 1 (") and record["log"] in line
+
+
+def test_optuna_preset_runs_three_trials_and_reports_the_best(tmp_path):
+    proc = run_cli(
+        [*FAST, "experiment=optuna_digits", "hydra.sweeper.n_trials=3", "logger=csv", "-m"], cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    done = jobs(tmp_path)
+    assert len(done) == 3
+    objectives = [-json.loads((j / "results.json").read_text())["best_val_elbo_nats"] for j in done]
+    best = OmegaConf.load(done[0].parent / "optimization_results.yaml")
+    assert best.best_value == min(objectives)
+    assert set(best.best_params) == {"beta", "optimizer.lr", "model.latent_dim"}

@@ -1,0 +1,111 @@
+"""Speed features of the ``hardware`` group that touch the model: threads, channels-last, torch.compile.
+
+They live here, not in the models or the objective, so model code stays device-agnostic:
+
+- ``num_threads``: intra-op CPU threads (set it to cores / parallel jobs when sweeping on a CPU);
+- ``channels_last``: NHWC weights for models with 2-d convolutions (tensor cores read NHWC; the
+  convolution layers then produce NHWC activations without copies);
+- ``compile``: ``torch.compile`` of the model's per-step math (``elbo_terms``), which fuses the
+  likelihood and KL element-wise work with the networks; state dicts and checkpoints are unchanged.
+
+bf16 autocast is Lightning's ``precision="bf16-mixed"`` (chosen by ``vaezoo.train.resolve_hardware``);
+likelihoods and KL terms cast to float32 before they sum, so the ELBO is accumulated in fp32.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from vaezoo.errors import ConfigError
+from vaezoo.models.base import VAEModel
+
+log = logging.getLogger("vaezoo")
+
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def has_conv(model: nn.Module) -> bool:
+    """True when the model has 2-d (transposed) convolutions, the layers channels-last speeds up."""
+    return any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in model.modules())
+
+
+def to_channels_last(model: nn.Module) -> bool:
+    """Convert the model's 4-d weights to channels-last in place; returns whether anything changed."""
+    if not has_conv(model):
+        return False
+    model.to(memory_format=torch.channels_last)
+    return True
+
+
+def compile_model(model: VAEModel, mode: str | None = None, backend: str = "inductor") -> None:
+    """Compile the per-step math (``elbo_terms``) in place; parameters and state dict keys are unchanged."""
+    if mode not in COMPILE_MODES:
+        raise ConfigError(
+            f"hardware.compile_mode={mode!r} is not one of {', '.join(str(m) for m in COMPILE_MODES)}"
+        )
+    model.elbo_terms = torch.compile(model.elbo_terms, mode=mode, backend=backend)  # type: ignore[method-assign]
+
+
+def set_threads(num_threads: int | None) -> None:
+    """Set torch's intra-op CPU threads (None leaves torch's default: one per core)."""
+    if num_threads is None:
+        return
+    if num_threads < 1:
+        raise ConfigError(f"hardware.num_threads must be >= 1 or null, got {num_threads}")
+    torch.set_num_threads(num_threads)
+
+
+class HardwareTuning(L.Callback):
+    """Applies channels-last and torch.compile to the module's model once, before the first step."""
+
+    def __init__(
+        self,
+        channels_last: bool = False,
+        compile: bool = False,
+        compile_mode: str | None = None,
+        compile_backend: str = "inductor",
+    ) -> None:
+        self.channels_last = channels_last
+        self.compile = compile
+        self.compile_mode = compile_mode
+        self.compile_backend = compile_backend
+        self._applied = False
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self._applied:
+            return
+        self._applied = True
+        model: VAEModel = pl_module.model
+        if self.channels_last and to_channels_last(model):
+            log.info("hardware.channels_last: convolution weights in channels-last layout")
+        if self.compile:
+            compile_model(model, self.compile_mode, self.compile_backend)
+            log.info("hardware.compile: elbo_terms compiled (mode=%s)", self.compile_mode or "default")
+
+
+def hardware_callbacks(hw: DictConfig, accelerator: str) -> list[L.Callback]:
+    """The callbacks that apply the ``hardware`` group's model-side features.
+
+    ``channels_last`` applies on GPUs only (on CPUs NCHW is as fast or faster for these small
+    networks); ``compile`` applies on any device.
+    """
+    get: Any = hw.get
+    set_threads(get("num_threads", None))
+    channels_last = bool(get("channels_last", False)) and accelerator == "gpu"
+    compile_ = bool(get("compile", False))
+    if not (channels_last or compile_):
+        return []
+    return [
+        HardwareTuning(
+            channels_last=channels_last,
+            compile=compile_,
+            compile_mode=get("compile_mode", None),
+            compile_backend=get("compile_backend", "inductor"),
+        )
+    ]
