@@ -65,7 +65,7 @@ def offline_run(path: Path) -> dict[str, Any]:
             for item in record.config.update:
                 info["config"][item.key] = json.loads(item.value_json)
         elif which == "history":
-            info["history_keys"].update(item.key for item in record.history.item)
+            info["history_keys"].update(item.key or "/".join(item.nested_key) for item in record.history.item)
         elif which == "summary":
             for item in record.summary.update:
                 info["summary"][item.key or "/".join(item.nested_key)] = json.loads(item.value_json)

@@ -180,13 +180,21 @@ def quote_run_path(args: list[str]) -> list[str]:
 
 
 def main() -> None:
-    if not any(arg.startswith("run=") for arg in sys.argv[1:]):
+    asks_hydra = any(arg.startswith("-") for arg in sys.argv[1:])  # --help, --cfg job, ...
+    if not asks_hydra and not any(arg.startswith("run=") for arg in sys.argv[1:]):
         print(
             "vaezoo.prior: give the finished VQ-VAE job folder, e.g. "
             "python -m vaezoo.prior run=runs/multirun/<time>/<job>",
             file=sys.stderr,
         )
         sys.exit(2)
+    for arg in sys.argv[1:]:
+        if arg.startswith("run=") and not (Path(arg[4:].strip("'\"")) / "config.yaml").is_file():
+            print(
+                f"vaezoo.prior: {arg[4:]} is not a finished vaezoo job folder (no config.yaml)",
+                file=sys.stderr,
+            )
+            sys.exit(2)
     sys.argv[1:] = quote_run_path(sys.argv[1:])
     run()
 

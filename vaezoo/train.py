@@ -169,7 +169,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from lightning.pytorch.loggers import WandbLogger
     from lightning.pytorch.utilities import rank_zero_only
 
-    from vaezoo.evaluation.report import evaluate
+    from vaezoo.evaluation.report import evaluate, first_examples
     from vaezoo.models import build_model
     from vaezoo.objective import Objective
     from vaezoo.resume import RunRecord, last_checkpoint
@@ -259,6 +259,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             return {"best_val_elbo_nats": None, "rank": trainer.global_rank}
         # The report is computed on rank 0 alone over the whole test split, as in a single-process run.
         test_batches = datamodule.loader("test", batch_size=cfg.eval.batch_size)
+        if cfg.eval.get("max_examples"):
+            test_batches = first_examples(test_batches, int(cfg.eval.max_examples))
         module.model.to(trainer.strategy.root_device)
         test_report = evaluate(
             module.model, test_batches, cfg.eval.iw_k, cfg.eval.iw_chunk, cfg.eval.active_units_threshold

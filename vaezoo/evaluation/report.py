@@ -30,6 +30,18 @@ def test_elbo(model: VAEModel, batches: Iterable[Batch]) -> dict[str, Any]:
     return {key: value / n for key, value in sums.items()} | {"n_examples": n}
 
 
+def first_examples(batches: Iterable[Batch], n: int) -> list[Batch]:
+    """The first n examples of a batch stream, as a re-iterable list (for cheaper evaluations)."""
+    out, taken = [], 0
+    for batch in batches:
+        if taken >= n:
+            break
+        keep = min(n - taken, batch["x"].shape[0])
+        out.append({k: v[:keep] for k, v in batch.items()})
+        taken += keep
+    return out
+
+
 @torch.no_grad()
 def reconstruction_mse(model: VAEModel, batches: Iterable[Batch]) -> float:
     """Mean squared error per pixel between test images and their mean reconstructions."""

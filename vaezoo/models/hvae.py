@@ -6,9 +6,9 @@ from a learned state, visits layers L..1, where the prior p(z_l | z_>l) is read 
 state s and the posterior q(z_l | x, z_>l) from [s, h_l] as a residual correction of the prior;
 each sample z_l is added back into s. The decoder reads the final state.
 
-Stability measures: log-variances are soft-clamped (c·tanh(v / c)), the output layers of every
-residual branch and posterior head start at zero (so q = p and the KL is 0 at initialisation),
-and the config sets ``grad_skip_threshold`` so updates with a huge or non-finite gradient norm
+Stability measures: means and log-variances are soft-clamped (c·tanh(v / c)), the output layers of every
+residual branch and prior head start at zero (each cell starts as the identity, each lower prior as
+N(0, I)), and the config sets ``grad_skip_threshold`` so updates with a huge or non-finite gradient norm
 are skipped, as VDVAE does. KL is reported per layer as groups ``z1`` (bottom) … ``zL`` (top);
 KL warm-up and free bits (``kl=free_bits kl.per=group``) apply to each group.
 
@@ -35,6 +35,7 @@ from vaezoo.nets.conv import ConvTrunk, ConvUpTrunk
 from vaezoo.nets.mlp import activation
 
 LOG_2PI = math.log(2 * math.pi)
+MEAN_BOUND = 10.0  # latent means are soft-clamped to (−10, 10), log-variances to ±logvar_bound
 
 
 def soft_clamp(x: Tensor, bound: float) -> Tensor:
@@ -89,7 +90,9 @@ class TopDownLayer(nn.Module):
         super().__init__()
         self.top, self.logvar_bound = top, logvar_bound
         self.prior = None if top else ops.mlp(width, width, 2 * latent_dim, zero_last=True)
-        self.posterior = ops.mlp(2 * width, width, 2 * latent_dim, zero_last=True)
+        # One layer, default initialisation: a deeper or zero-initialised posterior head learned far
+        # more slowly on MNIST (about 20 nats worse after 400 steps).
+        self.posterior = ops.layer(2 * width, 2 * latent_dim)
         self.z_proj = ops.layer(latent_dim, width)
         self.res = Residual(ops, width)
         self.latent_dim = latent_dim
@@ -100,11 +103,11 @@ class TopDownLayer(nn.Module):
             zeros = torch.zeros(shape, device=s.device, dtype=s.dtype)
             return zeros, zeros
         mu, logvar = self.prior(s).chunk(2, dim=1)
-        return mu, soft_clamp(logvar, self.logvar_bound)
+        return soft_clamp(mu, MEAN_BOUND), soft_clamp(logvar, self.logvar_bound)
 
     def posterior_params(self, s: Tensor, h: Tensor, mu_p: Tensor, logvar_p: Tensor) -> tuple[Tensor, Tensor]:
         d_mu, d_logvar = self.posterior(torch.cat([s, h], dim=1)).chunk(2, dim=1)
-        return mu_p + d_mu, soft_clamp(logvar_p + d_logvar, self.logvar_bound)
+        return soft_clamp(mu_p + d_mu, MEAN_BOUND), soft_clamp(logvar_p + d_logvar, self.logvar_bound)
 
     def update(self, s: Tensor, z: Tensor) -> Tensor:
         return self.res(s + self.z_proj(z))

@@ -109,9 +109,17 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def train_step(self, flat: Tensor, codes: Tensor, counts: Tensor) -> None:
+        """EMA and restart bookkeeping; under DDP, counts and sums are summed over all processes and
+        restarted codes come from process 0, so every replica keeps the same codebook."""
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        if distributed:
+            counts = counts.clone()
+            torch.distributed.all_reduce(counts)
         if self.update == "ema":
             decay = self.ema_decay
             sums = torch.zeros_like(self.ema_sum).index_add_(0, codes, flat)
+            if distributed:
+                torch.distributed.all_reduce(sums)
             self.ema_count.mul_(decay).add_(counts, alpha=1 - decay)
             self.ema_sum.mul_(decay).add_(sums, alpha=1 - decay)
             n = self.ema_count.sum()
@@ -124,6 +132,8 @@ class VectorQuantizer(nn.Module):
             n_dead = int(dead.sum())
             if n_dead:
                 picks = flat[torch.randint(len(flat), (n_dead,), device=flat.device)]
+                if distributed:
+                    torch.distributed.broadcast(picks, src=0)
                 self.codebook.data[dead] = picks
                 if self.update == "ema":
                     self.ema_sum[dead] = picks
