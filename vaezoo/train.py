@@ -162,41 +162,17 @@ def extra_callbacks(cfg: DictConfig) -> list:
     return [instantiate(spec) for spec in (cfg.get("callbacks") or {}).values()]
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Train, test and evaluate one configuration; returns the report written to results.json."""
-    import lightning as L
-    from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import WandbLogger
-    from lightning.pytorch.utilities import rank_zero_only
+def build_module(cfg: DictConfig):
+    """Data, likelihood, KL regulariser, model and objective from the config, all checked before training.
 
-    from vaezoo.evaluation.report import evaluate, first_examples
+    Returns (datamodule, module). Every input problem raises a one-line VaezooError here.
+    """
+    import lightning as L
+
     from vaezoo.models import build_model
     from vaezoo.objective import Objective
-    from vaezoo.resume import RunRecord, last_checkpoint
     from vaezoo.training import VAEModule
-    from vaezoo.training.callbacks import ImageGrids
-    from vaezoo.training.checkpointing import AtomicCheckpointIO, RandomState, remove_partial_saves
-    from vaezoo.training.hardware import hardware_callbacks
 
-    job_dir, run_name, group, tags = run_identity(cfg)
-    resume = cfg.get("resume")
-    # Under DDP every process runs this function; files are written by global rank 0 only.
-    is_rank_zero = rank_zero_only.rank == 0
-    run_id = None
-    if is_rank_zero:
-        job_dir.mkdir(parents=True, exist_ok=True)
-        (job_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        record = RunRecord.start_or_resume(job_dir, resume, run_name, group)
-        run_name, group, run_id = record.name, record.group, record.wandb_id
-        if resume and (job_dir / "metrics.csv").is_file():  # Lightning's CSVLogger would delete it
-            (job_dir / "metrics.csv").rename(job_dir / f"metrics.before-resume-{record.resumed}.csv")
-        if resume:
-            for path in remove_partial_saves(job_dir / "checkpoints"):
-                log.info("removed %s, a checkpoint save interrupted by the kill", path.name)
-    ckpt_path = str(last_checkpoint(job_dir)) if resume else None
-    hardware = resolve_hardware(cfg.hardware)
-
-    # Everything that can be wrong with the input is checked before any training starts.
     datamodule = build(cfg.dataset)
     likelihood = build(cfg.likelihood)
     likelihood.check_data(datamodule.info, cfg.dataset.name)
@@ -210,12 +186,29 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     objective.check_model(model, cfg.model.name)
     module = VAEModule(model, objective, **cfg.optimizer)
     log.info("model %s: %.2fM parameters", cfg.model.name, sum(p.numel() for p in model.parameters()) / 1e6)
+    return datamodule, module
 
-    loggers = build_loggers(cfg, job_dir, run_name, group, tags, run_id=run_id)
-    for lg in loggers:
-        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    if ckpt_path:
-        log.info("resuming from %s (W&B run %s)", ckpt_path, run_id)
+
+def build_trainer(
+    cfg: DictConfig,
+    job_dir: Path,
+    hardware: dict[str, Any],
+    datamodule: Any,
+    loggers: list,
+    more_callbacks: tuple = (),
+    **trainer_overrides: Any,
+):
+    """The Lightning Trainer every vaezoo job uses (the benchmark times this same one).
+
+    Returns (trainer, checkpoint): the checkpoint callback keeps ``last.ckpt`` and the best by val ELBO.
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from vaezoo.training.callbacks import ImageGrids
+    from vaezoo.training.checkpointing import AtomicCheckpointIO, RandomState
+    from vaezoo.training.hardware import hardware_callbacks
+
     checkpoint = ModelCheckpoint(
         dirpath=job_dir / "checkpoints",
         filename="best-epoch{epoch:03d}",
@@ -239,9 +232,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 enable_version_counter=False,
             )
         )
+    callbacks += list(more_callbacks)
+    trainer_kwargs = {**OmegaConf.to_container(cfg.trainer, resolve=True), **trainer_overrides}
     trainer = L.Trainer(
         **hardware,
-        **OmegaConf.to_container(cfg.trainer, resolve=True),
+        **trainer_kwargs,
         logger=loggers or False,
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
@@ -249,6 +244,45 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         use_distributed_sampler=not getattr(datamodule, "shards_itself", False),
         default_root_dir=str(job_dir),
     )
+    return trainer, checkpoint
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train, test and evaluate one configuration; returns the report written to results.json."""
+    from lightning.pytorch.loggers import WandbLogger
+    from lightning.pytorch.utilities import rank_zero_only
+
+    from vaezoo.evaluation.report import evaluate, first_examples
+    from vaezoo.resume import RunRecord, last_checkpoint
+    from vaezoo.training.checkpointing import remove_partial_saves
+
+    job_dir, run_name, group, tags = run_identity(cfg)
+    resume = cfg.get("resume")
+    # Under DDP every process runs this function; files are written by global rank 0 only.
+    is_rank_zero = rank_zero_only.rank == 0
+    run_id = None
+    if is_rank_zero:
+        job_dir.mkdir(parents=True, exist_ok=True)
+        (job_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        record = RunRecord.start_or_resume(job_dir, resume, run_name, group)
+        run_name, group, run_id = record.name, record.group, record.wandb_id
+        if resume and (job_dir / "metrics.csv").is_file():  # Lightning's CSVLogger would delete it
+            (job_dir / "metrics.csv").rename(job_dir / f"metrics.before-resume-{record.resumed}.csv")
+        if resume:
+            for path in remove_partial_saves(job_dir / "checkpoints"):
+                log.info("removed %s, a checkpoint save interrupted by the kill", path.name)
+    ckpt_path = str(last_checkpoint(job_dir)) if resume else None
+    hardware = resolve_hardware(cfg.hardware)
+
+    # Everything that can be wrong with the input is checked before any training starts.
+    datamodule, module = build_module(cfg)
+
+    loggers = build_loggers(cfg, job_dir, run_name, group, tags, run_id=run_id)
+    for lg in loggers:
+        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    if ckpt_path:
+        log.info("resuming from %s (W&B run %s)", ckpt_path, run_id)
+    trainer, checkpoint = build_trainer(cfg, job_dir, hardware, datamodule, loggers)
     try:
         started = time.perf_counter()
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)

@@ -162,47 +162,15 @@ class EpochTimer:
 
 
 def vaezoo_fit(cfg, job_dir: Path, timer) -> tuple[Any, Any]:
-    """Build and fit as ``vaezoo.train.train`` does (without its test and report); returns (module, data)."""
-    import lightning as L
-    from hydra.utils import instantiate
-    from lightning.pytorch.callbacks import ModelCheckpoint
-    from omegaconf import OmegaConf
-
-    from vaezoo.models import build_model
-    from vaezoo.objective import Objective
-    from vaezoo.train import MODEL_META_KEYS, build_loggers, resolve_hardware
-    from vaezoo.training import VAEModule
-    from vaezoo.training.callbacks import ImageGrids
-    from vaezoo.training.hardware import hardware_callbacks
+    """Build and fit exactly as ``vaezoo.train.train`` does (without its test and report)."""
+    from vaezoo.train import build_loggers, build_module, build_trainer, resolve_hardware
 
     job_dir.mkdir(parents=True, exist_ok=True)
     hardware = resolve_hardware(cfg.hardware)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = instantiate(cfg.dataset)
-    likelihood = instantiate(cfg.likelihood)
-    likelihood.check_data(datamodule.info, cfg.dataset.name)
-    params = {
-        k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in MODEL_META_KEYS
-    }
-    model = build_model(cfg.model.name, params, datamodule.info, likelihood)
-    module = VAEModule(model, Objective(kl=instantiate(cfg.kl)), **cfg.optimizer)
+    datamodule, module = build_module(cfg)
     loggers = build_loggers(cfg, job_dir, "bench", None, [])
-    checkpoint = ModelCheckpoint(
-        dirpath=job_dir / "checkpoints",
-        filename="best-epoch{epoch:03d}",
-        monitor="val/elbo",
-        mode="max",
-        save_last=True,
-        auto_insert_metric_name=False,
-    )
-    images = ImageGrids(job_dir / "images", cfg.images.n_images, cfg.images.every_n_epochs)
-    trainer = L.Trainer(
-        **hardware,
-        **OmegaConf.to_container(cfg.trainer, resolve=True),
-        logger=loggers or False,
-        callbacks=[checkpoint, images, *hardware_callbacks(cfg.hardware, hardware["accelerator"]), timer],
-        default_root_dir=str(job_dir),
-        enable_model_summary=False,
+    trainer, _ = build_trainer(
+        cfg, job_dir, hardware, datamodule, loggers, more_callbacks=(timer,), enable_model_summary=False
     )
     trainer.fit(module, datamodule=datamodule)
     return module, datamodule
