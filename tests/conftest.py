@@ -71,12 +71,14 @@ def compose_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
     GlobalHydra.instance().clear()
 
 
-def run_cli(args: list[str], cwd: Path, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
-    """Run ``python -m vaezoo ARGS`` in cwd with this checkout's code; returns the finished process."""
+def run_cli(
+    args: list[str], cwd: Path, timeout: float = 600, module: str = "vaezoo", **env: str
+) -> subprocess.CompletedProcess:
+    """Run ``python -m MODULE ARGS`` in cwd with this checkout's code; returns the finished process."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "HYDRA_FULL_ERROR": "0", "WANDB_SILENT": "true", **env}
     full_env.pop("VAEZOO_RUNS", None)
     return subprocess.run(
-        [sys.executable, "-m", "vaezoo", *args],
+        [sys.executable, "-m", module, *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,

@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, TINY, run_cli
+from tests.conftest import TINY, run_cli
 from tests.wandb_records import offline_run
 
 FAMILIES = ["vanilla", "beta_vae", "cvae", "vqvae", "hvae"]
 
 
 def run_prior(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HYDRA_FULL_ERROR": "0", "WANDB_SILENT": "true"}
-    return subprocess.run(
-        [sys.executable, "-m", "vaezoo.prior", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_cli(args, cwd=cwd, module="vaezoo.prior")
 
 
 @pytest.fixture(scope="module")

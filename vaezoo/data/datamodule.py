@@ -107,6 +107,14 @@ class ResumableLoader(DataLoader):
         self.sampler.resume(int(state["epoch"]), int(state["served"]))
 
 
+def check_batching(binarize: str, batch_size: int, eval_batch_size: int) -> None:
+    """The argument checks every data module shares (in memory or streamed)."""
+    if binarize not in BINARIZE_MODES:
+        raise ConfigError(f"dataset.binarize={binarize!r} is not one of {', '.join(BINARIZE_MODES)}")
+    if batch_size < 1 or eval_batch_size < 1:
+        raise ConfigError("dataset.batch_size and dataset.eval_batch_size must be >= 1")
+
+
 def bernoulli_sample(p: Tensor) -> Tensor:
     """A Bernoulli(p) draw as float 0/1: uniform < p, about twice as fast as torch.bernoulli on CPUs."""
     return torch.rand_like(p).lt_(p)
@@ -171,10 +179,7 @@ class InMemoryDataModule(L.LightningDataModule):
         super().__init__()
         if name not in SOURCES:
             raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(SOURCES))}")
-        if binarize not in BINARIZE_MODES:
-            raise ConfigError(f"dataset.binarize={binarize!r} is not one of {', '.join(BINARIZE_MODES)}")
-        if batch_size < 1 or eval_batch_size < 1:
-            raise ConfigError("dataset.batch_size and dataset.eval_batch_size must be >= 1")
+        check_batching(binarize, batch_size, eval_batch_size)
         self.name, self.root, self.binarize = name, Path(root).expanduser(), binarize
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_size, self.split_seed = val_size, split_seed

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from vaezoo.data.datamodule import BINARIZE_MODES, bernoulli_sample
+from vaezoo.data.datamodule import bernoulli_sample, check_batching
 from vaezoo.data.info import DataInfo
 from vaezoo.data.sources import _MNIST_FILES, _torchvision
 from vaezoo.errors import ConfigError
@@ -153,10 +153,9 @@ class StreamingDataModule(L.LightningDataModule):
                 f"dataset.in_memory=false streams torchvision image datasets ({', '.join(STREAMABLE)}); "
                 f"{name} is small, keep dataset.in_memory=true"
             )
-        if binarize not in BINARIZE_MODES:
-            raise ConfigError(f"dataset.binarize={binarize!r} is not one of {', '.join(BINARIZE_MODES)}")
-        if batch_size < 1 or eval_batch_size < 1 or num_workers < 0:
-            raise ConfigError("dataset.batch_size and eval_batch_size must be >= 1, num_workers >= 0")
+        check_batching(binarize, batch_size, eval_batch_size)
+        if num_workers < 0:
+            raise ConfigError(f"dataset.num_workers must be >= 0, got {num_workers}")
         self.name, self.root, self.binarize = name, Path(root).expanduser(), binarize
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_size, self.split_seed, self.download = val_size, split_seed, download
