@@ -104,3 +104,21 @@ def test_free_bits_per_group_floors_each_layer_total():
     assert math.isclose(float(per_dim), 3 * 1.0 + 2 * 2.0)
     with pytest.raises(ConfigError, match=r"kl\.per"):
         FreeBits(per="layer")
+
+
+def test_without_metrics_iwae_skips_the_logging_pass_but_keeps_the_loss():
+    torch.manual_seed(0)
+    model = build_model(
+        "vanilla", {"latent_dim": 3, "net": {"kind": "mlp", "hidden": [16]}}, DIGITS, Bernoulli()
+    )
+    x = torch.randint(0, 2, (4, 1, 8, 8)).float()
+    objective = Objective(k=5)
+    calls = []
+    original = model.elbo_terms
+    model.elbo_terms = lambda *a: calls.append(1) or original(*a)
+    torch.manual_seed(1)
+    quiet = objective(model, x, None, step=0, with_metrics=False)
+    torch.manual_seed(1)
+    logged = objective(model, x, None, step=0)
+    assert calls == [1] and quiet.metrics == {} and quiet.terms is None
+    assert torch.equal(quiet.loss, logged.loss)

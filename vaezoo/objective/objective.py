@@ -26,10 +26,13 @@ def iwae_bound(log_weights: Tensor) -> Tensor:
 
 @dataclass
 class ObjectiveOutput:
-    """The scalar loss to minimise, the terms it came from, and detached scalars to log."""
+    """The scalar loss to minimise, the terms it came from, and detached scalars to log.
+
+    ``metrics`` is empty (and, under IWAE, ``terms`` None) when the caller asked for no metrics.
+    """
 
     loss: Tensor
-    terms: ELBOTerms
+    terms: ELBOTerms | None
     metrics: dict[str, Tensor | float]
 
 
@@ -70,20 +73,28 @@ class Objective:
     def set_total_steps(self, total_steps: int) -> None:
         self.kl.set_total_steps(total_steps)
 
-    def __call__(self, model: VAEModel, x: Tensor, y: Tensor | None, step: int) -> ObjectiveOutput:
+    def __call__(
+        self, model: VAEModel, x: Tensor, y: Tensor | None, step: int, with_metrics: bool = True
+    ) -> ObjectiveOutput:
+        """The loss for one batch; ``with_metrics=False`` skips the logging scalars (quiet steps)."""
         if self.k > 1:
-            return self.importance_weighted(model, x, y, step)
+            return self.importance_weighted(model, x, y, step, with_metrics)
         terms = model.elbo_terms(x, y)
         recon = -terms.log_px_z.mean()
         kl_loss = self.kl.loss(terms.kl, step)
         extra = {name: t.mean() for name, t in terms.extra.items()}
         loss = recon + kl_loss + sum(extra.values())
-        return ObjectiveOutput(loss=loss, terms=terms, metrics=self.metrics(terms, loss, extra, step))
+        metrics = self.metrics(terms, loss, extra, step) if with_metrics else {}
+        return ObjectiveOutput(loss=loss, terms=terms, metrics=metrics)
 
-    def importance_weighted(self, model: VAEModel, x: Tensor, y: Tensor | None, step: int) -> ObjectiveOutput:
+    def importance_weighted(
+        self, model: VAEModel, x: Tensor, y: Tensor | None, step: int, with_metrics: bool = True
+    ) -> ObjectiveOutput:
         """The IWAE loss; the one-sample ELBO terms are computed without gradients, for logging only."""
         bound = iwae_bound(model.log_importance_weights(x, y, self.k))
         loss = -bound.mean()
+        if not with_metrics:  # the extra forward pass below only feeds the logs
+            return ObjectiveOutput(loss=loss, terms=None, metrics={})
         with torch.no_grad():
             terms = model.elbo_terms(x, y)
         extra = {name: t.mean() for name, t in terms.extra.items()}

@@ -50,9 +50,10 @@ class VAEModule(L.LightningModule):
         return trainer._logger_connector.should_update_logs  # what Lightning's own callbacks consult
 
     def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
-        out = self.objective(self.model, batch["x"], batch.get("y"), self.global_step)
         on_step = stage == "train"
-        if on_step and not self._logs_this_step():
+        log_now = not on_step or self._logs_this_step()
+        out = self.objective(self.model, batch["x"], batch.get("y"), self.global_step, with_metrics=log_now)
+        if not log_now:
             return out.loss
         self.log_dict(
             {f"{stage}/{k}": v for k, v in out.metrics.items()},
