@@ -126,3 +126,22 @@ def test_active_units_counts_units_whose_mean_varies_across_data():
     count, variances = active_units(lambda x, y: means[: len(x)], [{"x": x}], threshold=0.01)
     assert count == 3
     assert variances.shape == (5,)
+
+
+def test_bits_per_dim_only_for_likelihoods_that_give_probabilities_of_pixel_values():
+    from vaezoo.evaluation.report import evaluate
+
+    colour = DataInfo("toy", (3, 4, 4), levels=256)
+    x = (torch.randint(0, 256, (8, 3, 4, 4)) / 255.0,)
+    batches = [{"x": x[0]}]
+    net = {"kind": "mlp", "hidden": [16]}
+    for likelihood, has_bpd in ((DiscretizedLogistic(), True), (Gaussian(sigma=0.1), False)):
+        likelihood.check_data(colour, "toy")
+        model = build_model("vanilla", {"latent_dim": 2, "net": net}, colour, likelihood)
+        report = evaluate(model, batches, iw_k=4, iw_chunk=2)
+        if has_bpd:
+            assert report["bits_per_dim"] == pytest.approx(-report["elbo_nats"] / (48 * math.log(2)))
+            assert report["iw_bits_per_dim"] > 0
+        else:
+            assert report["bits_per_dim"] is None and "discretized_logistic" in report["bits_per_dim_note"]
+            assert "iw_bits_per_dim" not in report

@@ -28,6 +28,9 @@ class Likelihood(nn.Module, ABC):
     """
 
     params_per_channel: int = 1
+    #: True when log_prob is a log-probability of the discrete pixel values (so bits/dim are meaningful),
+    #: False for densities on [0, 1], whose values depend on the scaling of the data.
+    discrete: bool = False
 
     def out_channels(self, data_channels: int) -> int:
         return self.params_per_channel * data_channels
@@ -50,6 +53,8 @@ class Likelihood(nn.Module, ABC):
 
 class Bernoulli(Likelihood):
     """Independent Bernoulli pixels; only defined for binary data."""
+
+    discrete = True
 
     def check_data(self, info: DataInfo, dataset: str) -> None:
         if not info.binary:
@@ -128,6 +133,7 @@ class DiscretizedLogistic(Likelihood):
     """
 
     params_per_channel = 2
+    discrete = True
 
     def __init__(self, min_log_scale: float = -7.0) -> None:
         super().__init__()

@@ -74,12 +74,19 @@ def evaluate(
             "n_examples": elbo["n_examples"],
         }
         if model.data_info.shape[0] > 1:
-            report["bits_per_dim"] = -elbo["elbo"] / (d * math.log(2))
+            if model.likelihood.discrete:
+                report["bits_per_dim"] = -elbo["elbo"] / (d * math.log(2))
+            else:  # a density on [0, 1]-scaled pixels is not a probability of the 8-bit values
+                report["bits_per_dim"] = None
+                report["bits_per_dim_note"] = (
+                    f"{type(model.likelihood).__name__} is a density, not a probability of the pixel values; "
+                    "use likelihood=discretized_logistic for bits/dim"
+                )
         try:
             bound = importance_weighted_bound(model.log_importance_weights, batches, iw_k, iw_chunk)
             report["iw_bound_nats"] = float(bound.double().mean())
             report["iw_k"] = iw_k
-            if "bits_per_dim" in report:
+            if report.get("bits_per_dim") is not None:
                 report["iw_bits_per_dim"] = -report["iw_bound_nats"] / (d * math.log(2))
         except NotImplementedError as err:
             report["iw_bound_nats"] = None
