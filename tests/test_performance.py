@@ -149,6 +149,48 @@ def test_compile_wraps_the_step_math_and_keeps_the_state_dict(compose_cfg):
         HardwareTuning(compile=True, compile_mode="fastest").setup(None, SimpleNamespace(model=model), "fit")  # type: ignore[arg-type]
 
 
+def test_flush_denormal_makes_denormal_floats_zero():
+    """hardware.flush_denormal (on in every preset) turns x86 FTZ/DAZ on; off restores IEEE denormals."""
+    from vaezoo.training.hardware import apply_process_settings
+
+    try:
+        apply_process_settings(OmegaConf.create({"num_threads": None, "flush_denormal": False}))
+        tiny = torch.tensor([1e-39])  # a float32 denormal (made with flushing off: it would be 0)
+        assert (tiny * 1.0).item() > 0.0
+        apply_process_settings(OmegaConf.create({"num_threads": None, "flush_denormal": True}))
+        assert (tiny * 1.0).item() == 0.0
+    finally:
+        torch.set_flush_denormal(False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="only drops the NVML check where no CUDA device exists")
+def test_without_a_cuda_device_the_availability_check_skips_nvml(monkeypatch):
+    """Lightning's NVML-based check loads a library on every Adam step; without a device it is dropped."""
+    import os
+
+    from vaezoo.training.hardware import skip_nvml_availability_check
+
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    skip_nvml_availability_check()
+    assert "PYTORCH_NVML_BASED_CUDA_CHECK" not in os.environ
+    assert torch.cuda.is_available() is False
+
+
+def test_gradient_clipping_defaults_to_off_except_where_a_model_needs_it(compose_cfg):
+    assert compose_cfg().optimizer.clip_norm is None
+    assert compose_cfg("model=beta_vae").optimizer.clip_norm is None
+    assert compose_cfg("model=hvae").optimizer.clip_norm == 100.0
+    assert compose_cfg("model=vqvae").optimizer.clip_norm == 100.0
+    assert compose_cfg("model=vqvae", "optimizer.clip_norm=null").optimizer.clip_norm is None
+
+
+def test_every_hardware_preset_flushes_denormals(compose_cfg):
+    from tests.test_config import options
+
+    for option in options("hardware"):
+        assert compose_cfg(f"hardware={option}").hardware.flush_denormal is True, option
+
+
 def test_bad_thread_count_is_a_config_error():
     with pytest.raises(ConfigError, match="num_threads"):
         set_threads(0)

@@ -289,7 +289,7 @@ def run_cell(plan: CellPlan, args: argparse.Namespace, job_root: Path) -> CellRe
                 betas=tuple(cfg.optimizer.betas),
                 eps=cfg.optimizer.eps,
                 weight_decay=cfg.optimizer.weight_decay,
-                clip_norm=cfg.trainer.get("gradient_clip_val"),
+                clip_norm=cfg.optimizer.get("clip_norm"),
                 dynamic_binarize=split.dynamic_binarize,
                 levels=split.levels,
                 fused_adam=bool(cfg.optimizer.get("fused", False)),
@@ -550,9 +550,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from vaezoo.bench.data import register_synthetic
     from vaezoo.models import MODELS
-    from vaezoo.training.hardware import set_threads
+    from vaezoo.training.hardware import apply_process_settings
 
-    set_threads(args.threads)
+    # vaezoo's process-wide CPU settings (threads, flush-denormal) before torch starts its thread pool;
+    # the reference loops run in this process, so they get them too.
+    hw = compose(
+        [f"hardware={args.hardware}", *([f"hardware.num_threads={args.threads}"] if args.threads else [])]
+    )
+    apply_process_settings(hw.hardware)
     register_synthetic()
     args.data_root = args.data_root.expanduser().resolve()
     stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
@@ -576,6 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "host": host_info(),
         "load_average_start": load_average(),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "flush_denormal": bool(hw.hardware.get("flush_denormal", False)),
         "cells": [],
     }
     print(
