@@ -351,3 +351,24 @@ def test_updates_with_huge_or_non_finite_gradient_norm_are_skipped():
         module.on_before_optimizer_step(None)
         assert all((p.grad is None) == skipped for p in module.parameters()), scale
     assert module.skipped_updates == 2
+
+
+def test_clip_norm_clips_updates_that_are_not_skipped():
+    """One gradient norm decides both: above the skip threshold no update, above clip_norm a clipped one."""
+    from vaezoo.training import VAEModule
+
+    model = build_model(
+        "vanilla", {"latent_dim": 2, "net": {"kind": "mlp", "hidden": [8]}}, DIGITS, Bernoulli()
+    )
+    for threshold in (None, 1e4):
+        module = VAEModule(model, Objective(), grad_skip_threshold=threshold, clip_norm=1.0)
+        module.log_dict = lambda *args, **kwargs: None  # no trainer attached in this unit test
+        for scale, expected_norm in [(1e-4, None), (1.0, 1.0)]:
+            grads = {p: torch.full_like(p, scale) for p in module.parameters()}
+            for p, g in grads.items():
+                p.grad = g.clone()
+            before = torch.nn.utils.get_total_norm(list(grads.values())).item()
+            module.on_before_optimizer_step(None)
+            after = torch.nn.utils.get_total_norm([p.grad for p in module.parameters()]).item()
+            assert after == pytest.approx(before if expected_norm is None else expected_norm, rel=1e-5)
+        assert module.skipped_updates == 0

@@ -18,7 +18,7 @@ from vaezoo.errors import ConfigError, VaezooError
 
 log = logging.getLogger("vaezoo")
 
-MODEL_META_KEYS = ("name", "default_beta", "grad_skip_threshold")
+MODEL_META_KEYS = ("name", "default_beta", "grad_skip_threshold", "clip_norm")
 
 
 def build(node: DictConfig) -> Any:
@@ -35,8 +35,16 @@ def build(node: DictConfig) -> Any:
 
 
 def resolve_hardware(hw: DictConfig) -> dict[str, Any]:
-    """Trainer keyword arguments for the ``hardware`` group; says which device it picked."""
+    """Trainer keyword arguments for the ``hardware`` group; says which device it picked.
+
+    Also applies the group's process-wide settings (CPU threads, flush-denormal, TF32 matmuls), so
+    it runs before any data is loaded.
+    """
     import torch
+
+    from vaezoo.training.hardware import apply_process_settings
+
+    apply_process_settings(hw)
 
     accelerator = hw.accelerator
     has_cuda = torch.cuda.is_available()
@@ -189,6 +197,20 @@ def build_module(cfg: DictConfig):
     return datamodule, module
 
 
+def check_trainer_kwargs(kwargs: dict[str, Any]) -> None:
+    """Refuse the Trainer options that VAEModule's own update step replaces, naming what to use instead."""
+    if kwargs.get("gradient_clip_val") is not None:
+        raise ConfigError(
+            f"trainer.gradient_clip_val={kwargs['gradient_clip_val']} is not used by vaezoo; "
+            f"set optimizer.clip_norm={kwargs['gradient_clip_val']} instead"
+        )
+    if (kwargs.get("accumulate_grad_batches") or 1) != 1:
+        raise ConfigError(
+            "trainer.accumulate_grad_batches is not supported (vaezoo steps the optimiser on every batch); "
+            "raise dataset.batch_size instead, or spread it over devices with hardware=ddp"
+        )
+
+
 def build_trainer(
     cfg: DictConfig,
     job_dir: Path,
@@ -234,6 +256,7 @@ def build_trainer(
         )
     callbacks += list(more_callbacks)
     trainer_kwargs = {**OmegaConf.to_container(cfg.trainer, resolve=True), **trainer_overrides}
+    check_trainer_kwargs(trainer_kwargs)
     trainer = L.Trainer(
         **hardware,
         **trainer_kwargs,
@@ -275,6 +298,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     hardware = resolve_hardware(cfg.hardware)
 
     # Everything that can be wrong with the input is checked before any training starts.
+    check_trainer_kwargs(OmegaConf.to_container(cfg.trainer, resolve=True))
     datamodule, module = build_module(cfg)
 
     loggers = build_loggers(cfg, job_dir, run_name, group, tags, run_id=run_id)

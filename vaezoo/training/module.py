@@ -8,12 +8,17 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from vaezoo.errors import ConfigError
 from vaezoo.models.base import VAEModel
 from vaezoo.objective import Objective
 
 
 class VAEModule(L.LightningModule):
-    """Trains ``model`` on ``objective`` with Adam; logs every term under train/, val/ and test/."""
+    """Trains ``model`` on ``objective`` with Adam; logs every term under train/, val/ and test/.
+
+    One update: zero the gradients, backward, skip the update when the gradient norm is above
+    ``grad_skip_threshold`` or not finite, clip the gradient norm to ``clip_norm``, Adam step.
+    """
 
     def __init__(
         self,
@@ -24,13 +29,23 @@ class VAEModule(L.LightningModule):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         grad_skip_threshold: float | None = None,
+        clip_norm: float | None = None,
         fused: bool = True,
     ) -> None:
         super().__init__()
+        # The update is written out in training_step (Lightning's manual optimisation): the same
+        # Adam step as Lightning's automatic loop, without its per-step closure machinery, which
+        # cost about 0.35 ms of a 9 ms step for the 784-400-20 MLP on a CPU.
+        self.automatic_optimization = False
         self.model = model
         self.objective = objective
         self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
+        if clip_norm is not None and clip_norm <= 0:
+            raise ConfigError(f"optimizer.clip_norm must be > 0 or null, got {clip_norm}")
+        if grad_skip_threshold is not None and grad_skip_threshold <= 0:
+            raise ConfigError(f"optimizer.grad_skip_threshold must be > 0 or null, got {grad_skip_threshold}")
         self.grad_skip_threshold = grad_skip_threshold
+        self.clip_norm = clip_norm
         self.skipped_updates = 0
         self.fused = fused
 
@@ -80,7 +95,13 @@ class VAEModule(L.LightningModule):
         return out.loss
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
+        optimizer = self.optimizers()
+        loss = self._step(batch, "train")
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        # Lightning's step runs on_before_optimizer_step (skip and clip) after any loss-scale unscaling.
+        optimizer.step()
+        return loss.detach()
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._step(batch, "val")
@@ -89,22 +110,27 @@ class VAEModule(L.LightningModule):
         self._step(batch, "test")
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Skip the update (as VDVAE does) when the gradient norm is non-finite or above the threshold.
+        """Skip the update (as VDVAE does) or clip the gradient norm, from one norm computation.
 
-        Runs before gradient clipping; dropping every gradient makes the optimiser leave all
-        parameters (and its moment estimates) untouched for this step.
+        A skipped update drops every gradient, so the optimiser leaves all parameters (and its
+        moment estimates) untouched for this step.
         """
+        if self.grad_skip_threshold is None and self.clip_norm is None:
+            return
+        params = [p for p in self.parameters() if p.grad is not None]
+        if not params:
+            return
         if self.grad_skip_threshold is None:
+            torch.nn.utils.clip_grad_norm_(params, self.clip_norm, foreach=True)
             return
-        grads = [p.grad for p in self.parameters() if p.grad is not None]
-        if not grads:
-            return
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
-        skip = not torch.isfinite(norm) or norm > self.grad_skip_threshold
-        if skip:
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params], foreach=True)
+        # One host read of the norm per step: the price of deciding on the host whether to update.
+        if not torch.isfinite(norm) or norm > self.grad_skip_threshold:
             self.skipped_updates += 1
-            for p in self.parameters():
+            for p in params:
                 p.grad = None
+        elif self.clip_norm is not None:
+            torch.nn.utils.clip_grads_with_norm_(params, self.clip_norm, norm, foreach=True)
         if self._logs_this_step():  # as the other train metrics: no per-step host-to-device copy
             self.log_dict(
                 {"train/grad_norm": norm.detach(), "train/skipped_updates": float(self.skipped_updates)},
