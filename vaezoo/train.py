@@ -170,6 +170,20 @@ def extra_callbacks(cfg: DictConfig) -> list:
     return [instantiate(spec) for spec in (cfg.get("callbacks") or {}).values()]
 
 
+def check_trainer_kwargs(kwargs: dict[str, Any]) -> None:
+    """Refuse the Trainer options that VAEModule's own update step replaces, naming what to use instead."""
+    if kwargs.get("gradient_clip_val") is not None:
+        raise ConfigError(
+            f"trainer.gradient_clip_val={kwargs['gradient_clip_val']} is not used by vaezoo; "
+            f"set optimizer.clip_norm={kwargs['gradient_clip_val']} instead"
+        )
+    if (kwargs.get("accumulate_grad_batches") or 1) != 1:
+        raise ConfigError(
+            "trainer.accumulate_grad_batches is not supported (vaezoo steps the optimiser on every batch); "
+            "raise dataset.batch_size instead, or spread it over devices with hardware=ddp"
+        )
+
+
 def build_module(cfg: DictConfig):
     """Data, likelihood, KL regulariser, model and objective from the config, all checked before training.
 
@@ -181,6 +195,7 @@ def build_module(cfg: DictConfig):
     from vaezoo.objective import Objective
     from vaezoo.training import VAEModule
 
+    check_trainer_kwargs(OmegaConf.to_container(cfg.trainer, resolve=True))
     datamodule = build(cfg.dataset)
     likelihood = build(cfg.likelihood)
     likelihood.check_data(datamodule.info, cfg.dataset.name)
@@ -195,20 +210,6 @@ def build_module(cfg: DictConfig):
     module = VAEModule(model, objective, **cfg.optimizer)
     log.info("model %s: %.2fM parameters", cfg.model.name, sum(p.numel() for p in model.parameters()) / 1e6)
     return datamodule, module
-
-
-def check_trainer_kwargs(kwargs: dict[str, Any]) -> None:
-    """Refuse the Trainer options that VAEModule's own update step replaces, naming what to use instead."""
-    if kwargs.get("gradient_clip_val") is not None:
-        raise ConfigError(
-            f"trainer.gradient_clip_val={kwargs['gradient_clip_val']} is not used by vaezoo; "
-            f"set optimizer.clip_norm={kwargs['gradient_clip_val']} instead"
-        )
-    if (kwargs.get("accumulate_grad_batches") or 1) != 1:
-        raise ConfigError(
-            "trainer.accumulate_grad_batches is not supported (vaezoo steps the optimiser on every batch); "
-            "raise dataset.batch_size instead, or spread it over devices with hardware=ddp"
-        )
 
 
 def build_trainer(
@@ -256,7 +257,6 @@ def build_trainer(
         )
     callbacks += list(more_callbacks)
     trainer_kwargs = {**OmegaConf.to_container(cfg.trainer, resolve=True), **trainer_overrides}
-    check_trainer_kwargs(trainer_kwargs)
     trainer = L.Trainer(
         **hardware,
         **trainer_kwargs,
@@ -298,7 +298,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     hardware = resolve_hardware(cfg.hardware)
 
     # Everything that can be wrong with the input is checked before any training starts.
-    check_trainer_kwargs(OmegaConf.to_container(cfg.trainer, resolve=True))
     datamodule, module = build_module(cfg)
 
     loggers = build_loggers(cfg, job_dir, run_name, group, tags, run_id=run_id)

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from vaezoo.data.datamodule import bernoulli_sample
 from vaezoo.models.base import VAEModel
+from vaezoo.training.module import skip_or_clip
 
 
 @dataclass
@@ -74,14 +75,7 @@ class PlainStep:
             loss = loss + extra.mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        if self.s.grad_skip_threshold is not None:  # VAEModule.on_before_optimizer_step's rule
-            grads = [p.grad for p in self.params if p.grad is not None]
-            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
-            if not torch.isfinite(norm) or norm > self.s.grad_skip_threshold:
-                for p in self.params:
-                    p.grad = None
-        if self.s.clip_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.params, self.s.clip_norm)
+        skip_or_clip(self.params, self.s.grad_skip_threshold, self.s.clip_norm)  # VAEModule's rule
         self.opt.step()
         return loss
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import lightning as L
 import torch
@@ -11,6 +11,32 @@ from torch import Tensor
 from vaezoo.errors import ConfigError
 from vaezoo.models.base import VAEModel
 from vaezoo.objective import Objective
+
+
+def skip_or_clip(
+    parameters: Iterable[torch.nn.Parameter], skip_threshold: float | None, clip_norm: float | None
+) -> tuple[Tensor | None, bool]:
+    """One update's gradient rule, from one norm computation; returns (gradient norm, skipped).
+
+    A norm that is not finite or above ``skip_threshold`` skips the update as VDVAE does: every
+    gradient is dropped, so the optimiser leaves all parameters (and its moment estimates) untouched.
+    Otherwise the gradients are scaled down to a norm of at most ``clip_norm``. Deciding to skip reads
+    the norm on the host once per step; clipping alone does not. The norm is None when there is
+    nothing to do (no gradients, or neither setting).
+    """
+    params = [p for p in parameters if p.grad is not None]
+    if not params or (skip_threshold is None and clip_norm is None):
+        return None, False
+    if skip_threshold is None:
+        return torch.nn.utils.clip_grad_norm_(params, clip_norm, foreach=True), False
+    norm = torch.nn.utils.get_total_norm([p.grad for p in params], foreach=True)
+    if not torch.isfinite(norm) or norm > skip_threshold:
+        for p in params:
+            p.grad = None
+        return norm, True
+    if clip_norm is not None:
+        torch.nn.utils.clip_grads_with_norm_(params, clip_norm, norm, foreach=True)
+    return norm, False
 
 
 class VAEModule(L.LightningModule):
@@ -110,28 +136,10 @@ class VAEModule(L.LightningModule):
         self._step(batch, "test")
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Skip the update (as VDVAE does) or clip the gradient norm, from one norm computation.
-
-        A skipped update drops every gradient, so the optimiser leaves all parameters (and its
-        moment estimates) untouched for this step.
-        """
-        if self.grad_skip_threshold is None and self.clip_norm is None:
-            return
-        params = [p for p in self.parameters() if p.grad is not None]
-        if not params:
-            return
-        if self.grad_skip_threshold is None:
-            torch.nn.utils.clip_grad_norm_(params, self.clip_norm, foreach=True)
-            return
-        norm = torch.nn.utils.get_total_norm([p.grad for p in params], foreach=True)
-        # One host read of the norm per step: the price of deciding on the host whether to update.
-        if not torch.isfinite(norm) or norm > self.grad_skip_threshold:
-            self.skipped_updates += 1
-            for p in params:
-                p.grad = None
-        elif self.clip_norm is not None:
-            torch.nn.utils.clip_grads_with_norm_(params, self.clip_norm, norm, foreach=True)
-        if self._logs_this_step():  # as the other train metrics: no per-step host-to-device copy
+        """Skip or clip the update (see :func:`skip_or_clip`), after any loss-scale unscaling."""
+        norm, skipped = skip_or_clip(self.parameters(), self.grad_skip_threshold, self.clip_norm)
+        self.skipped_updates += skipped
+        if norm is not None and self.grad_skip_threshold is not None and self._logs_this_step():
             self.log_dict(
                 {"train/grad_norm": norm.detach(), "train/skipped_updates": float(self.skipped_updates)},
                 on_step=True,
