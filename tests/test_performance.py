@@ -11,12 +11,13 @@ import torch
 from omegaconf import OmegaConf
 
 from tests.conftest import TINY
+from vaezoo.builder import model_params
 from vaezoo.data.info import DataInfo
 from vaezoo.errors import ConfigError
 from vaezoo.likelihoods import Bernoulli, DiscretizedLogistic, Gaussian
 from vaezoo.models import MODELS, build_model
 from vaezoo.objective import Objective
-from vaezoo.train import MODEL_META_KEYS, train
+from vaezoo.train import train
 from vaezoo.training.hardware import (
     HardwareTuning,
     hardware_callbacks,
@@ -35,9 +36,7 @@ def _model(compose_cfg, family: str, info: DataInfo, likelihood, conv: bool = Tr
     if conv and "net" in cfg.model:
         overrides.append("model/net=conv")
     cfg = compose_cfg(*overrides)
-    params = {
-        k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in MODEL_META_KEYS
-    }
+    params = model_params(cfg.model)
     likelihood.check_data(info, "test")
     return build_model(family, params, info, likelihood)
 

@@ -28,7 +28,7 @@ def test_slurm_launcher_takes_nodes_and_gpus_from_the_multinode_preset(tmp_path)
 
 
 def test_ddp_presets(compose_cfg):
-    from vaezoo.train import resolve_strategy
+    from vaezoo.builder import resolve_strategy
 
     cfg = compose_cfg("hardware=ddp")
     assert (cfg.hardware.accelerator, cfg.hardware.devices, cfg.hardware.strategy) == ("gpu", -1, "ddp")
@@ -39,7 +39,7 @@ def test_ddp_presets(compose_cfg):
 
 
 def test_multinode_outside_a_cluster_environment_is_refused(compose_cfg, monkeypatch):
-    from vaezoo.train import resolve_strategy
+    from vaezoo.builder import resolve_strategy
 
     for var in ("SLURM_NTASKS", "SLURM_JOB_NAME", "TORCHELASTIC_RUN_ID", "NODE_RANK"):
         monkeypatch.delenv(var, raising=False)

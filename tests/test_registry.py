@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
+from vaezoo.builder import model_params
 from vaezoo.data.info import DataInfo
 from vaezoo.errors import ConfigError
 from vaezoo.models import MODELS, build_model
-from vaezoo.train import MODEL_META_KEYS
 
 LIKELIHOODS = ["bernoulli", "gaussian", "continuous_bernoulli", "discretized_logistic"]
 # The datasets as the models see them (shape, levels after binarization, labels): no data loaded.
@@ -45,7 +44,7 @@ def test_every_family_is_registered():
 @pytest.mark.parametrize("model_name", sorted(MODELS))
 def test_model_composes_with_what_it_supports_and_rejects_the_rest(compose_cfg, model_name, likelihood_name):
     cfg = compose_cfg(f"model={model_name}", f"likelihood={likelihood_name}")
-    params = {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k not in MODEL_META_KEYS}
+    params = model_params(cfg.model)
     for key, info in DATASETS.items():
         problem = expected_problem(model_name, likelihood_name, info)
         likelihood = instantiate(cfg.likelihood)

@@ -50,9 +50,9 @@ def train_prior(cfg: DictConfig) -> dict[str, Any]:
     from torch.utils.data import DataLoader, TensorDataset
     from torchvision.utils import make_grid, save_image
 
+    from vaezoo.builder import build_loggers, resolve_hardware
     from vaezoo.models.pixelcnn import PixelCNNPrior
     from vaezoo.runs import PRIOR_FILE, load_run
-    from vaezoo.train import build_loggers, resolve_hardware
     from vaezoo.training.prior import CodePriorModule
 
     job_dir = Path(cfg.run).resolve()

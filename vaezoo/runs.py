@@ -58,10 +58,7 @@ def load_run(
     With ``with_prior``, a learned prior saved by ``python -m vaezoo.prior`` in ``<job>/prior/`` is
     attached, so ``model.sample()`` works for models that sample through one (the VQ-VAE).
     """
-    from hydra.utils import instantiate
-
-    from vaezoo.models import build_model
-    from vaezoo.train import MODEL_META_KEYS
+    from vaezoo.builder import build_data_and_likelihood, build_model_for
 
     job_dir = Path(job_dir)
     config = job_dir / "config.yaml"
@@ -70,11 +67,8 @@ def load_run(
     cfg = OmegaConf.load(config)
     if data_root is not None:
         cfg.dataset.root = str(data_root)
-    datamodule = instantiate(cfg.dataset)
-    likelihood = instantiate(cfg.likelihood)
-    likelihood.check_data(datamodule.info, cfg.dataset.name)
-    params = {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k not in MODEL_META_KEYS}
-    model = build_model(cfg.model.name, params, datamodule.info, likelihood)
+    datamodule, likelihood = build_data_and_likelihood(cfg)
+    model = build_model_for(cfg, datamodule.info, likelihood)
     path = find_checkpoint(job_dir, checkpoint)
     state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
     model.load_state_dict(model_state(state))

@@ -4,7 +4,7 @@ For every registered model family on MNIST and on a 32×32 colour input it times
 one machine, with the same model, data and batch size:
 
 - ``vaezoo``: the real path (InMemoryDataModule + VAEModule + Lightning Trainer with the loggers,
-  checkpointing, image grids and hardware callbacks that ``vaezoo.train`` uses);
+  checkpointing, image grids and hardware callbacks that ``vaezoo.builder`` builds);
 - ``bare``: a plain loop over the data held as one in-memory tensor (the best a framework could do);
 - ``tutorial``: torchvision's dataset with ``ToTensor`` through a ``DataLoader``, plain loop;
 
@@ -162,8 +162,8 @@ class EpochTimer:
 
 
 def vaezoo_fit(cfg, job_dir: Path, timer) -> tuple[Any, Any]:
-    """Build and fit exactly as ``vaezoo.train.train`` does (without its test and report)."""
-    from vaezoo.train import build_loggers, build_module, build_trainer, resolve_hardware
+    """Build and fit exactly as a training job does (without its test and report)."""
+    from vaezoo.builder import build_loggers, build_module, build_trainer, resolve_hardware
 
     job_dir.mkdir(parents=True, exist_ok=True)
     hardware = resolve_hardware(cfg.hardware)
@@ -222,10 +222,9 @@ def run_cell(plan: CellPlan, args: argparse.Namespace, job_root: Path) -> CellRe
 
     from vaezoo.bench.data import tutorial_dataset
     from vaezoo.bench.references import LoopSettings, PlainStep, bare_epoch, tutorial_epoch
+    from vaezoo.builder import build_model_for
     from vaezoo.errors import ConfigError, DataError
     from vaezoo.evaluation.metrics import importance_weighted_bound
-    from vaezoo.models import build_model
-    from vaezoo.train import MODEL_META_KEYS
 
     result = CellResult(plan.family, plan.input_name)
     try:
@@ -271,12 +270,7 @@ def run_cell(plan: CellPlan, args: argparse.Namespace, job_root: Path) -> CellRe
         torch.manual_seed(cfg.seed)
         likelihood = instantiate(cfg.likelihood)
         likelihood.check_data(info, cfg.dataset.name)
-        params = {
-            k: v
-            for k, v in OmegaConf.to_container(cfg.model, resolve=True).items()
-            if k not in MODEL_META_KEYS
-        }
-        return build_model(cfg.model.name, params, info, likelihood).to(device)
+        return build_model_for(cfg, info, likelihood).to(device)
 
     def one_reference_round(trainer) -> None:
         """One repeat of each reference, between two vaezoo epochs, on vaezoo's own training split."""

@@ -90,9 +90,27 @@ class VAEModel(nn.Module, ABC):
     def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Mean reconstruction of x through the posterior mean: [B, C, H, W]."""
 
+    # -- the latent-space interface: metrics and pictures use only these, never a family's internals ------
+    #: True when every flat latent dimension has a N(0, 1) prior, so traversals can sweep its quantiles
+    #: and slerp keeps samples typical; False when the prior is learned or conditional (hvae's lower layers,
+    #: VQ-VAE's codes), where pictures sweep the empirical range of posterior means instead.
+    standard_normal_prior: ClassVar[bool] = False
+
     @abstractmethod
     def representation(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """A flat per-example representation [B, D] (posterior means) for metrics such as active units."""
+        """Flat posterior means [B, D]: the representation function of the disentanglement metrics."""
+
+    @abstractmethod
+    def decode_latent(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """Mean images [B, C, H, W] in [0, 1] for flat latents z [B, D] laid out as :meth:`representation`."""
+
+    @abstractmethod
+    def prior_latents(self, n: int, y: Tensor | None = None) -> Tensor:
+        """n flat latents [n, D] from the prior; RuntimeError when :attr:`can_sample` is False."""
+
+    @abstractmethod
+    def kl_per_dim(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """KL(q || p) per example and flat latent dimension [B, D], in nats (sums to the ELBO's KL)."""
 
     def log_importance_weights(self, x: Tensor, y: Tensor | None = None, k: int = 1) -> Tensor:
         """log p(x, z_s) - log q(z_s|x) for k posterior samples per example: [k, B].

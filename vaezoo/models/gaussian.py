@@ -35,6 +35,7 @@ class GaussianLatentVAE(VAEModel):
     """
 
     importance_weighted = True
+    standard_normal_prior = True
 
     def __init__(
         self,
@@ -95,8 +96,7 @@ class GaussianLatentVAE(VAEModel):
 
     @torch.no_grad()
     def sample(self, n: int, y: Tensor | None = None) -> Tensor:
-        z = torch.randn(n, self.latent_dim, device=self.device)
-        return self.likelihood.mean(self.decode(z, y))
+        return self.decode_latent(self.prior_latents(n, y), y)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
@@ -106,3 +106,15 @@ class GaussianLatentVAE(VAEModel):
     @torch.no_grad()
     def representation(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         return self.posterior_params(x, y)[0]
+
+    @torch.no_grad()
+    def decode_latent(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.likelihood.mean(self.decode(z, y))
+
+    def prior_latents(self, n: int, y: Tensor | None = None) -> Tensor:
+        return torch.randn(n, self.latent_dim, device=self.device)
+
+    @torch.no_grad()
+    def kl_per_dim(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        mu, logvar = self.posterior_params(x, y)
+        return gaussian_kl(mu.float(), logvar.float())

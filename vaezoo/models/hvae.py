@@ -237,14 +237,51 @@ class HierarchicalVAE(VAEModel):
             log_w = log_w + gaussian_log_prob(z, mu_p, lv_p) - gaussian_log_prob(z, mu_q, lv_q)
         return log_w.view(k, b)
 
-    @torch.no_grad()
-    def sample(self, n: int, y: Tensor | None = None, temperature: float = 1.0) -> Tensor:
+    def _ancestral(self, n: int, temperature: float = 1.0) -> tuple[Tensor, list[Tensor]]:
+        """Top-down prior samples: the final state and each layer's z, from z1 up."""
         s = self.start(n)
+        zs = []
         for layer in reversed(self.top_down):
             mu_p, logvar_p = layer.prior_params(s)
             z = mu_p + temperature * torch.randn_like(mu_p) * torch.exp(0.5 * logvar_p)
             s = layer.update(s, z)
+            zs.append(z)
+        return s, zs[::-1]
+
+    @torch.no_grad()
+    def sample(self, n: int, y: Tensor | None = None, temperature: float = 1.0) -> Tensor:
+        return self.likelihood.mean(self.decoder(self._ancestral(n, temperature)[0]))
+
+    def latent_shapes(self) -> list[tuple[int, ...]]:
+        """Per-layer latent shape (without batch), from z1 up, as laid out in :meth:`representation`."""
+        s = self.start(1)
+        shapes = []
+        for layer in reversed(self.top_down):
+            mu_p, _ = layer.prior_params(s)
+            shapes.append(tuple(mu_p.shape[1:]))
+            s = layer.update(s, mu_p)
+        return shapes[::-1]
+
+    @torch.no_grad()
+    def decode_latent(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """Decode flat [B, Σ_l D_l] latents (z1 first) by running the top-down path with each z_l fixed."""
+        shapes = self.latent_shapes()
+        sizes = [math.prod(shape) for shape in shapes]
+        parts = [
+            p.reshape(z.shape[0], *shape) for p, shape in zip(z.split(sizes, dim=1), shapes, strict=True)
+        ]
+        s = self.start(z.shape[0])
+        for layer, z_l in zip(reversed(self.top_down), reversed(parts), strict=True):
+            s = layer.update(s, z_l)
         return self.likelihood.mean(self.decoder(s))
+
+    @torch.no_grad()
+    def prior_latents(self, n: int, y: Tensor | None = None) -> Tensor:
+        return torch.cat([z.flatten(1) for z in self._ancestral(n)[1]], dim=1)
+
+    @torch.no_grad()
+    def kl_per_dim(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return torch.cat(list(self.elbo_terms(x, y).kl.values()), dim=1)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:

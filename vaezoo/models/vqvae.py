@@ -268,3 +268,25 @@ class VQVAE(VAEModel):
         if self.prior is None:
             raise RuntimeError(self.sample_unavailable_reason)
         return self.decode_codes(self.prior.sample(n))
+
+    @torch.no_grad()
+    def decode_latent(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """Quantise flat encoder outputs [B, code_dim·h·w] to their nearest codes, then decode."""
+        z_e = z.reshape(z.shape[0], self.code_dim, *self.grid)
+        z_q, _, _ = self.quantize(z_e)
+        return self.likelihood.mean(self.decode(z_q))
+
+    @torch.no_grad()
+    def prior_latents(self, n: int, y: Tensor | None = None) -> Tensor:
+        """Codes from the learned prior, as their codebook vectors (flat, like :meth:`representation`)."""
+        if self.prior is None:
+            raise RuntimeError(self.sample_unavailable_reason)
+        return self.quantizer.codebook[self.prior.sample(n)].permute(0, 3, 1, 2).flatten(1)
+
+    @torch.no_grad()
+    def kl_per_dim(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """log K per code position (the uniform-prior KL), spread evenly over that position's code_dim."""
+        per_position = math.log(self.num_codes) / self.code_dim
+        return torch.full(
+            (x.shape[0], self.code_dim * self.grid[0] * self.grid[1]), per_position, device=x.device
+        )

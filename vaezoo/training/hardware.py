@@ -11,7 +11,7 @@ They live here, not in the models or the objective, so model code stays device-a
 - ``compile``: ``torch.compile`` of the model's per-step math (``elbo_terms``), which fuses the
   likelihood and KL element-wise work with the networks; state dicts and checkpoints are unchanged.
 
-bf16 autocast is Lightning's ``precision="bf16-mixed"`` (chosen by ``vaezoo.train.resolve_hardware``);
+bf16 autocast is Lightning's ``precision="bf16-mixed"`` (chosen by ``vaezoo.builder.resolve_hardware``);
 likelihoods and KL terms cast to float32 before they sum, so the ELBO is accumulated in fp32.
 """
 

@@ -1,0 +1,269 @@
+"""The one builder: a composed config in, the objects of a job out (data, likelihood, model, objective,
+module, loggers, trainer, hardware).
+
+Every entry point (train, evaluate, prior, bench) and :func:`vaezoo.runs.load_run` build through
+these functions, so a config means the same objects everywhere. Heavy imports live inside functions
+so ``python -m vaezoo --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from vaezoo.errors import ConfigError, VaezooError
+
+log = logging.getLogger("vaezoo")
+
+MODEL_META_KEYS = ("name", "default_beta", "grad_skip_threshold", "clip_norm")
+
+
+def build(node: DictConfig) -> Any:
+    """hydra.utils.instantiate, but a VaezooError raised by the target surfaces as itself (one line)."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, VaezooError):
+            raise err.__cause__ from None
+        raise
+
+
+def resolve_hardware(hw: DictConfig) -> dict[str, Any]:
+    """Trainer keyword arguments for the ``hardware`` group; says which device it picked.
+
+    Also applies the group's process-wide settings (CPU threads, flush-denormal, TF32 matmuls), so
+    it runs before any data is loaded.
+    """
+    import torch
+
+    from vaezoo.training.hardware import apply_process_settings
+
+    apply_process_settings(hw)
+
+    accelerator = hw.accelerator
+    has_cuda = torch.cuda.is_available()
+    if accelerator == "auto":
+        accelerator = "gpu" if has_cuda else "cpu"
+        log.info(
+            "hardware=auto: training on %s",
+            "CUDA GPU " + torch.cuda.get_device_name(0) if has_cuda else "the CPU (no CUDA device visible)",
+        )
+    if accelerator == "gpu" and not has_cuda:
+        raise ConfigError(
+            "hardware asks for a GPU but no CUDA device is visible; use hardware=cpu or hardware=auto"
+        )
+    precision = hw.precision
+    if precision is None:
+        precision = "bf16-mixed" if accelerator == "gpu" and torch.cuda.is_bf16_supported() else "32-true"
+    if accelerator == "gpu":
+        torch.set_float32_matmul_precision("high")
+    return {
+        "accelerator": accelerator,
+        "devices": hw.devices,
+        "num_nodes": hw.get("num_nodes", 1),
+        "precision": precision,
+        "strategy": resolve_strategy(hw),
+    }
+
+
+def resolve_strategy(hw: DictConfig) -> Any:
+    """The Trainer's ``strategy``: the preset's name, or a DDPStrategy when a process-group backend is set.
+
+    ``ddp`` starts the other local processes by rerunning the command line (Lightning's Hydra support
+    adds ``hydra.run.dir``), or joins processes that SLURM or torchrun started. A local multirun cannot
+    be rerun that way (every process would run the whole sweep), so that combination is refused.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
+    strategy = hw.strategy
+    backend = hw.get("process_group_backend")
+    if backend is not None:
+        from lightning.pytorch.strategies import DDPStrategy
+
+        if strategy != "ddp":
+            raise ConfigError(f"hardware.process_group_backend needs hardware.strategy=ddp, not {strategy}")
+        strategy_obj: Any = DDPStrategy(process_group_backend=backend)
+    else:
+        strategy_obj = strategy
+    relaunches = str(strategy).startswith("ddp") and strategy not in ("ddp_spawn", "ddp_fork", "ddp_notebook")
+    several = hw.devices not in (1, "1") or hw.get("num_nodes", 1) > 1
+    external = SLURMEnvironment.detect() or TorchElasticEnvironment.detect()
+    if hw.get("num_nodes", 1) > 1 and not external and "NODE_RANK" not in os.environ:
+        raise ConfigError(
+            f"hardware.num_nodes={hw.num_nodes} needs the processes on every node started by SLURM "
+            "(srun, or hydra/launcher=slurm) or torchrun (or NODE_RANK and MASTER_ADDR set on each node)"
+        )
+    if relaunches and several and not external and HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise ConfigError(
+            f"hardware.strategy={strategy} restarts the command line in each process, which a local multirun "
+            "(-m) cannot do: run each job without -m (one after another), or sweep on a cluster with "
+            "hydra/launcher=slurm, where srun starts the processes"
+        )
+    return strategy_obj
+
+
+def build_loggers(
+    cfg: DictConfig,
+    job_dir: Path,
+    run_name: str,
+    group: str | None,
+    tags: list[str],
+    run_id: str | None = None,
+) -> list:
+    """CSV (+ W&B) loggers; ``run_id`` fixes the W&B run id so a resumed job continues the same run."""
+    from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+    kind = cfg.logger.name
+    if kind == "none":
+        return []
+    loggers: list = [CSVLogger(save_dir=str(job_dir), name="", version="")]
+    if kind == "wandb":
+        if cfg.logger.mode not in ("offline", "online", "disabled"):
+            raise ConfigError(f"logger.mode={cfg.logger.mode!r} must be offline, online or disabled")
+        loggers.append(
+            WandbLogger(
+                project=cfg.logger.project,
+                entity=cfg.logger.entity,
+                name=run_name,
+                group=cfg.logger.group or group,
+                tags=[*tags, *cfg.logger.tags],
+                save_dir=str(job_dir),
+                mode=cfg.logger.mode,
+                id=run_id,
+                resume="allow" if run_id else None,
+            )
+        )
+    elif kind != "csv":
+        raise ConfigError(f"logger.name={kind!r} must be wandb, csv or none")
+    return loggers
+
+
+def extra_callbacks(cfg: DictConfig) -> list:
+    """Lightning callbacks added from the config: ``+callbacks.<name>._target_=<class> ...``."""
+    from hydra.utils import instantiate
+
+    return [instantiate(spec) for spec in (cfg.get("callbacks") or {}).values()]
+
+
+def check_trainer_kwargs(kwargs: dict[str, Any]) -> None:
+    """Refuse the Trainer options that VAEModule's own update step replaces, naming what to use instead."""
+    if kwargs.get("gradient_clip_val") is not None:
+        raise ConfigError(
+            f"trainer.gradient_clip_val={kwargs['gradient_clip_val']} is not used by vaezoo; "
+            f"set optimizer.clip_norm={kwargs['gradient_clip_val']} instead"
+        )
+    if (kwargs.get("accumulate_grad_batches") or 1) != 1:
+        raise ConfigError(
+            "trainer.accumulate_grad_batches is not supported (vaezoo steps the optimiser on every batch); "
+            "raise dataset.batch_size instead, or spread it over devices with hardware=ddp"
+        )
+
+
+def model_params(model_cfg: DictConfig) -> dict[str, Any]:
+    """The model constructor's keyword arguments: the ``model`` group minus its meta keys."""
+    params = OmegaConf.to_container(model_cfg, resolve=True)
+    return {k: v for k, v in params.items() if k not in MODEL_META_KEYS}
+
+
+def build_data_and_likelihood(cfg: DictConfig) -> tuple[Any, Any]:
+    """The data module and the likelihood, checked against each other (e.g. Bernoulli needs binary data)."""
+    datamodule = build(cfg.dataset)
+    likelihood = build(cfg.likelihood)
+    likelihood.check_data(datamodule.info, cfg.dataset.name)
+    return datamodule, likelihood
+
+
+def build_model_for(cfg: DictConfig, data_info: Any, likelihood: Any) -> Any:
+    """The registered model named by ``cfg.model.name``, sized for the data."""
+    from vaezoo.models import build_model
+
+    return build_model(cfg.model.name, model_params(cfg.model), data_info, likelihood)
+
+
+def build_module(cfg: DictConfig):
+    """Data, likelihood, KL regulariser, model and objective from the config, all checked before training.
+
+    Returns (datamodule, module). Every input problem raises a one-line VaezooError here.
+    """
+    import lightning as L
+
+    from vaezoo.objective import Objective
+    from vaezoo.training import VAEModule
+
+    check_trainer_kwargs(OmegaConf.to_container(cfg.trainer, resolve=True))
+    datamodule, likelihood = build_data_and_likelihood(cfg)
+    kl = build(cfg.kl)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    model = build_model_for(cfg, datamodule.info, likelihood)
+    objective = Objective(kl=kl, k=cfg.objective.k)
+    objective.check_model(model, cfg.model.name)
+    module = VAEModule(model, objective, **cfg.optimizer)
+    log.info("model %s: %.2fM parameters", cfg.model.name, sum(p.numel() for p in model.parameters()) / 1e6)
+    return datamodule, module
+
+
+def build_trainer(
+    cfg: DictConfig,
+    job_dir: Path,
+    hardware: dict[str, Any],
+    datamodule: Any,
+    loggers: list,
+    more_callbacks: tuple = (),
+    **trainer_overrides: Any,
+):
+    """The Lightning Trainer every vaezoo job uses (the benchmark times this same one).
+
+    Returns (trainer, checkpoint): the checkpoint callback keeps ``last.ckpt`` and the best by val ELBO.
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from vaezoo.training.callbacks import ImageGrids
+    from vaezoo.training.checkpointing import AtomicCheckpointIO, RandomState
+    from vaezoo.training.hardware import hardware_callbacks
+
+    checkpoint = ModelCheckpoint(
+        dirpath=job_dir / "checkpoints",
+        filename="best-epoch{epoch:03d}",
+        monitor="val/elbo",
+        mode="max",
+        save_last=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,  # one last.ckpt, written by this and the every-n-steps checkpoint
+    )
+    images = ImageGrids(job_dir / "images", cfg.images.n_images, cfg.images.every_n_epochs)
+    callbacks = [checkpoint, images, RandomState(), *extra_callbacks(cfg)]
+    callbacks += hardware_callbacks(cfg.hardware, hardware["accelerator"])
+    every_n_steps = cfg.get("checkpoint", {}).get("every_n_train_steps")
+    if every_n_steps:  # last.ckpt also mid-epoch, so a killed job loses at most that many steps
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=job_dir / "checkpoints",
+                save_top_k=0,
+                save_last=True,
+                every_n_train_steps=every_n_steps,
+                enable_version_counter=False,
+            )
+        )
+    callbacks += list(more_callbacks)
+    trainer_kwargs = {**OmegaConf.to_container(cfg.trainer, resolve=True), **trainer_overrides}
+    trainer = L.Trainer(
+        **hardware,
+        **trainer_kwargs,
+        logger=loggers or False,
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        # The in-memory data module shards its own batches, exactly once per evaluation example.
+        use_distributed_sampler=not getattr(datamodule, "shards_itself", False),
+        default_root_dir=str(job_dir),
+    )
+    return trainer, checkpoint

@@ -1,0 +1,122 @@
+"""The one reader of job folders: evaluation, pictures, the leaderboard, the report and the table all
+read finished (or failed) jobs through :func:`find_jobs` and :class:`Job`, never by globbing themselves.
+
+A job folder is what one training job leaves (see the README's "What a run leaves behind"):
+``config.yaml``, ``.hydra/overrides.yaml``, ``results.json`` or ``failed.json``, ``metrics.csv``,
+``images/``, ``checkpoints/`` and ``run.json`` (its W&B run id). Reading never instantiates anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from vaezoo.errors import ConfigError
+
+RESULTS = "results.json"
+FAILED = "failed.json"
+RUN_RECORD = "run.json"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job folder; every property reads its file lazily and returns None when it is absent."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @cached_property
+    def config(self) -> DictConfig | None:
+        """The resolved config the job ran with (plain data: nothing here is instantiated)."""
+        path = self.path / "config.yaml"
+        return OmegaConf.load(path) if path.is_file() else None
+
+    @cached_property
+    def overrides(self) -> list[str]:
+        """The command-line overrides of this job (what distinguishes it within its sweep)."""
+        path = self.path / ".hydra" / "overrides.yaml"
+        return [str(o) for o in OmegaConf.load(path)] if path.is_file() else []
+
+    @property
+    def results(self) -> dict[str, Any] | None:
+        return _read_json(self.path / RESULTS)
+
+    @property
+    def failure(self) -> dict[str, Any] | None:
+        return _read_json(self.path / FAILED)
+
+    @property
+    def run_record(self) -> dict[str, Any] | None:
+        """The W&B run id, name and group written at the job's start (``run.json``)."""
+        return _read_json(self.path / RUN_RECORD)
+
+    @property
+    def status(self) -> str:
+        """``finished`` (results.json), ``failed`` (failed.json) or ``incomplete`` (neither)."""
+        if self.failure is not None:
+            return "failed"
+        return "finished" if self.results is not None else "incomplete"
+
+    def metrics_rows(self) -> list[dict[str, str]]:
+        """Every row of ``metrics.csv`` (empty when the job logged none)."""
+        path = self.path / "metrics.csv"
+        if not path.is_file():
+            return []
+        with path.open(newline="") as f:
+            return list(csv.DictReader(f))
+
+    def images(self) -> dict[str, Path]:
+        """The job's PNGs by name (``images/*.png`` without per-epoch copies)."""
+        folder = self.path / "images"
+        if not folder.is_dir():
+            return {}
+        return {p.stem: p for p in sorted(folder.glob("*.png")) if "epoch" not in p.stem}
+
+    def write_results(self, results: dict[str, Any]) -> None:
+        """Replace ``results.json`` atomically (strict JSON: NaN and infinities are refused)."""
+        target = self.path / RESULTS
+        tmp = target.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(results, indent=2, allow_nan=False))
+        tmp.replace(target)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path} is not valid JSON ({err}); delete it or rerun the job") from None
+
+
+def is_job_folder(path: Path) -> bool:
+    return (path / "config.yaml").is_file() and (path / ".hydra").is_dir()
+
+
+def find_jobs(folder: str | Path) -> list[Job]:
+    """The job folder itself, or every job folder below a sweep or runs folder, in a stable order."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder; give a job folder, a sweep folder or a runs folder")
+    if is_job_folder(folder):
+        return [Job(folder)]
+    jobs = sorted(
+        {p.parent.parent for p in folder.rglob(".hydra/config.yaml") if is_job_folder(p.parent.parent)},
+        key=_job_order,
+    )
+    return [Job(p) for p in jobs]
+
+
+def _job_order(path: Path) -> tuple[str, int, str]:
+    """Sweep folder first, then the job number Hydra put at the start of the subfolder's name."""
+    head = path.name.split("_", 1)[0]
+    return (str(path.parent), int(head) if head.isdigit() else -1, path.name)
