@@ -45,3 +45,18 @@ def test_wheel_ships_the_configs_and_finds_them_installed(tmp_path):
         check=True,
     )
     assert Path(found.stdout.strip()) == site / "vaezoo" / "conf"
+
+
+def test_every_package_and_config_group_is_listed_for_the_wheel():
+    """pyproject lists packages explicitly (conf/ ships as vaezoo.conf): a new sub-package must be added."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    code = {
+        ".".join(p.parent.relative_to(REPO).parts)
+        for p in (REPO / "vaezoo").rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    conf = {".".join(("vaezoo", *p.parent.relative_to(REPO).parts)) for p in (REPO / "conf").rglob("*.yaml")}
+    missing = sorted((code | conf) - listed)
+    assert not missing, f"add {missing} to [tool.setuptools] packages in pyproject.toml"
