@@ -123,6 +123,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "checkpoints": {"best": best, "last": checkpoint.last_model_path or None},
             "job_dir": str(job_dir),
             "environment": environment(str(trainer.strategy.root_device)),
+            "lr_schedule": module.schedule.record() if module.schedule is not None else None,
         }
         if cfg.get("paper"):
             report["paper"] = paper_comparison(OmegaConf.to_container(cfg.paper, resolve=True), test_report)
