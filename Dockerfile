@@ -27,7 +27,11 @@ RUN python3.11 -m venv /opt/venv \
 RUN useradd --create-home --uid 1000 vaezoo \
     && mkdir -p /runs /data \
     && chown vaezoo:vaezoo /runs /data
+# VAEZOO_LOCK and VAEZOO_CONTAINER go into every job's results.json (environment), so reproduce= can
+# tell whether a job ran in this image and with this lock.
 ENV PATH=/opt/venv/bin:$PATH \
+    VAEZOO_LOCK=/opt/vaezoo/constraints.txt \
+    VAEZOO_CONTAINER=1 \
     VAEZOO_RUNS=/runs \
     VAEZOO_DATA=/data \
     WANDB_CONFIG_DIR=/tmp/wandb-config \

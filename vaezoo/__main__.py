@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from vaezoo.errors import ConfigError, VaezooError
 from vaezoo.paths import config_dir
+from vaezoo.reproduction import reproduce_argv
 from vaezoo.resume import resume_argv
 
 _GROUP_OVERRIDE = re.compile(r"^[+~]?(?P<group>[a-z_]+(?:/[a-z_]+)?)=(?P<values>[A-Za-z0-9_,.\-]+)$")
@@ -61,7 +62,7 @@ def main() -> None:
     try:
         # resume=<job dir> becomes that job's overrides; sys.argv is rewritten (not just parsed) because
         # Lightning's DDP launcher starts the other processes with this same command line.
-        sys.argv[1:] = resume_argv(sys.argv[1:])
+        sys.argv[1:] = reproduce_argv(resume_argv(sys.argv[1:]))
     except ConfigError as err:
         print(f"vaezoo: {err}", file=sys.stderr)
         sys.exit(2)

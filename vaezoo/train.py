@@ -33,6 +33,18 @@ def run_identity(cfg: DictConfig) -> tuple[Path, str, str | None, list[str]]:
     return job_dir, name, group, tags
 
 
+def paper_comparison(paper: dict[str, Any], test_report: dict[str, Any]) -> dict[str, Any]:
+    """The preset's published number beside the one measured here (same metric, same units)."""
+    metric = paper["metric"]
+    measured = test_report.get(metric)
+    log.info("paper: %s = %s (%s); measured here: %s", metric, paper["value"], paper.get("source"), measured)
+    return {
+        **paper,
+        "measured": measured,
+        "difference": None if measured is None else measured - paper["value"],
+    }
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train, test and evaluate one configuration; returns the report written to results.json."""
     from lightning.pytorch.loggers import WandbLogger
@@ -40,6 +52,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     from vaezoo.builder import build_loggers, build_module, build_trainer, resolve_hardware
     from vaezoo.evaluation.report import evaluate, first_examples
+    from vaezoo.provenance import environment
+    from vaezoo.reproduction import check_before_run, report_reproduction
     from vaezoo.resume import RunRecord, last_checkpoint
     from vaezoo.training.checkpointing import remove_partial_saves
 
@@ -60,6 +74,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 log.info("removed %s, a checkpoint save interrupted by the kill", path.name)
     ckpt_path = str(last_checkpoint(job_dir)) if resume else None
     hardware = resolve_hardware(cfg.hardware)
+    reproducing = Path(cfg.reproduce) if cfg.get("reproduce") else None
+    original = check_before_run(reproducing, cfg, hardware["accelerator"]) if reproducing else None
 
     # Everything that can be wrong with the input is checked before any training starts.
     datamodule, module = build_module(cfg)
@@ -106,7 +122,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "resumed": bool(resume),
             "checkpoints": {"best": best, "last": checkpoint.last_model_path or None},
             "job_dir": str(job_dir),
+            "environment": environment(str(trainer.strategy.root_device)),
+            "lr_schedule": module.schedule.record() if module.schedule is not None else None,
         }
+        if cfg.get("paper"):
+            report["paper"] = paper_comparison(OmegaConf.to_container(cfg.paper, resolve=True), test_report)
+        if reproducing is not None and original is not None:
+            report["reproduction"] = report_reproduction(reproducing, original, report)
         (job_dir / "results.json").write_text(json.dumps(report, indent=2))
         for lg in loggers:
             if isinstance(lg, WandbLogger):

@@ -1,0 +1,79 @@
+"""Paper-protocol presets: each composes, runs a few steps, and records its paper number and budget."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from tests.conftest import REPO, run_cli
+from vaezoo.errors import ConfigError
+from vaezoo.training.lr_schedules import build_schedule, burda
+
+MNIST_PRESETS = sorted(
+    p.stem
+    for p in (REPO / "conf" / "experiment").glob("repro_*.yaml")
+    if "dataset: mnist" in p.read_text() or "- repro_iwae_vae1" in p.read_text()
+)
+FEW_STEPS = [
+    "hardware=cpu",
+    "logger=csv",
+    "trainer.max_epochs=2",
+    "+trainer.limit_train_batches=3",
+    "+trainer.limit_val_batches=1",
+    "trainer.enable_progress_bar=false",
+    "eval.max_examples=20",
+    "eval.iw_k=4",
+    "eval.iw_chunk=4",
+    "images.n_images=4",
+]
+
+
+def test_burda_schedule_matches_the_paper_and_keeps_its_shape_when_shortened():
+    full = burda(3280)
+    factors = [full.factor(e) for e in range(3280)]
+    # Stage i lasts 3^i epochs at 10^(-i/7): 1, 3, 9, ... epochs, the last at a tenth of the base rate.
+    changes = [e for e in range(1, 3280) if factors[e] != factors[e - 1]]
+    assert changes == [1, 4, 13, 40, 121, 364, 1093]
+    assert factors[0] == 1 and math.isclose(factors[-1], 0.1)
+    assert full.record() == {"kind": "burda", "paper_epochs": 3280, "run_epochs": 3280, "shortened": False}
+    short = burda(328)
+    short_changes = [e for e in range(1, 328) if short.factor(e) != short.factor(e - 1)]
+    # The same stage ends a tenth as late; the first stages (under an epoch once shortened) merge.
+    assert short_changes == [1, 4, 12, 36, 109]
+    assert math.isclose(short.factor(327), 0.1) and short.record()["shortened"]
+
+
+def test_unknown_schedule_is_refused_in_one_line():
+    with pytest.raises(ConfigError, match=r"lr_schedule\.kind='cosine' is unknown; choose one of burda"):
+        build_schedule({"kind": "cosine"}, 10)
+
+
+def test_mnist_presets_run_a_few_steps_and_record_paper_and_budget(tmp_path, mnist_root):
+    assert {"repro_iwae_vae1", "repro_iwae_vae2", "repro_iwae_k50", "repro_lvae"} <= set(MNIST_PRESETS)
+    sweep = tmp_path / "sweep"
+    proc = run_cli(
+        [
+            "-m",
+            f"experiment={','.join(MNIST_PRESETS)}",
+            *FEW_STEPS,
+            f"paths.data={mnist_root}",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p for p in sweep.iterdir() if (p / "results.json").is_file())
+    assert len(jobs) == len(MNIST_PRESETS), proc.stderr[-3000:]
+    for job in jobs:
+        results = json.loads((job / "results.json").read_text())
+        paper = results["paper"]
+        assert paper["k"] == 5000 and paper["value"] < -80 and "et al." in paper["source"]
+        assert paper["measured"] == results["test"][paper["metric"]]
+        schedule = results["lr_schedule"]
+        if schedule is not None:  # Burda's schedule, compressed into 2 epochs, ends at a tenth of the rate
+            assert schedule == {"kind": "burda", "paper_epochs": 3280, "run_epochs": 2, "shortened": True}
+            state = torch.load(job / "checkpoints" / "last.ckpt", weights_only=False)["lr_schedulers"][0]
+            assert math.isclose(state["_last_lr"][0], 1e-3 * 0.1, rel_tol=1e-6)
