@@ -36,9 +36,9 @@ def build_datamodule(in_memory: bool | str = True, memory_limit_mb: float = 4096
         streaming = {k: kwargs.pop(k) for k in _STREAMING_ONLY if k in kwargs}
         on_device = {k: kwargs.pop(k) for k in _IN_MEMORY_KEYS if k in kwargs}
         module = {k: kwargs[k] for k in _MODULE_KEYS if k in kwargs}
-        options = {k: v for k, v in kwargs.items() if k not in _MODULE_KEYS or k == "split_seed"}
+        options = {k: v for k, v in kwargs.items() if k not in _MODULE_KEYS}
         options.update(root=_root(kwargs), download=kwargs.get("download", True))
-        source = open_source(name, options)
+        source = open_source(name, options, split_seed=kwargs.get("split_seed", 0))
         hold = choose_in_memory(in_memory, source.nbytes, memory_limit_mb, name)
         log.info(source.describe(hold))
         if hold:

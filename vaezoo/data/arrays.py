@@ -229,11 +229,12 @@ def open_arrays(
             split_seed,
             what,
         )
+        x, y, f = tensors[base], labels.get(base), factors.get(base)
         for s in ["train", *missing]:
             take = torch.from_numpy(index[s])
-            tensors[s] = tensors[base][take]
-            labels[s] = None if labels.get(base) is None else labels[base][take]  # type: ignore[index]
-            factors[s] = None if factors.get(base) is None else factors[base][take]  # type: ignore[index]
+            tensors[s] = x[take]
+            labels[s] = None if y is None else y[take]
+            factors[s] = None if f is None else f[take]
         tensors.pop("all", None)
     factor_names = None
     if factors.get("train") is not None:

@@ -105,8 +105,12 @@ def check_factors(factors: np.ndarray, n: int, what: str) -> np.ndarray:
     return factors.astype(np.float32)
 
 
-def megabytes(nbytes: float) -> str:
-    return f"{nbytes / 2**30:.1f} GB" if nbytes >= 2**30 else f"{nbytes / 2**20:.1f} MB"
+def memory_size(nbytes: float) -> str:
+    """Bytes in KB, MB or GB (binary units), one decimal."""
+    for unit, scale in (("GB", 2**30), ("MB", 2**20)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes / 2**10:.1f} KB"
 
 
 class TensorImages(Dataset):
@@ -168,7 +172,7 @@ class ImageSource:
         parts.append(f"{h}x{w}x{c}")
         parts.append(self.value_note)
         where = "in memory" if in_memory else "on disk, streamed by DataLoader workers"
-        parts.append(f"{megabytes(self.nbytes)} {where}")
+        parts.append(f"{memory_size(self.nbytes)} {where}")
         return ", ".join(parts)
 
     def load(self) -> Splits:
@@ -218,10 +222,16 @@ def opener(name: str) -> Callable[[Callable[..., ImageSource]], Callable[..., Im
     return register
 
 
-def open_source(name: str, options: dict[str, Any]) -> ImageSource:
-    """Call the opener of ``name`` with the dataset group's options, refusing keys it does not take."""
+def open_source(name: str, options: dict[str, Any], split_seed: int = 0) -> ImageSource:
+    """Call the opener of ``name`` with the dataset group's options, refusing keys it does not take.
+
+    ``split_seed`` goes to openers that draw a split (those with a ``split_seed`` parameter).
+    """
     fn = OPENERS[name]
-    accepted = [p for p in inspect.signature(fn).parameters if p not in ("root", "download")]
+    params = inspect.signature(fn).parameters
+    if "split_seed" in params:
+        options = {**options, "split_seed": split_seed}
+    accepted = [p for p in params if p not in ("root", "download")]
     unknown = sorted(set(options) - set(accepted) - {"root", "download"})
     if unknown:
         raise ConfigError(
