@@ -95,7 +95,8 @@ def group_splits(data: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
     if not groups:
         if "images" not in data:
             raise DataError(
-                f"{path} has no 'images' array (keys: {', '.join(map(str, data)) or 'none'}); name the images "
+                f"{path} has no 'images' array (keys: {', '.join(map(str, data)) or 'none'}); name "
+                "the images "
                 "'images' (or train_images / test_images)"
             )
         groups["all"] = {k: data[k] for k in FIELDS if k in data}
@@ -130,7 +131,8 @@ def to_nchw(images: np.ndarray, layout: str, what: str) -> np.ndarray:
         if layout != "none" and images.shape[1] in (1, 3):
             return images
     raise DataError(
-        f"{what}: images of shape {shape} (layout {layout}) are not N x H x W, N x H x W x C or N x C x H x W "
+        f"{what}: images of shape {shape} (layout {layout}) are not N x H x W, N x H x W x C or "
+        "N x C x H x W "
         "with 1 or 3 channels; reshape them (e.g. flat rows to N x H x W) or set dataset.layout"
     )
 

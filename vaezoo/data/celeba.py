@@ -54,7 +54,8 @@ def open_celeba(
     for name, code in _rows(folder / PARTITION, 0):
         if code not in PARTITION_CODES or name not in attrs or len(attrs[name]) != len(header):
             raise DataError(
-                f"{folder / PARTITION} / {ATTRIBUTES}: no valid split or {len(header)} attributes for {name}; "
+                f"{folder / PARTITION} / {ATTRIBUTES}: no valid split or {len(header)} attributes "
+                f"for {name}; "
                 "re-download them"
             )
         split = PARTITION_CODES[code]

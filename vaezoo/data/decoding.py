@@ -78,7 +78,7 @@ class Decode:
 
 def centre_crop(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     h, w = size
-    top, left = int(round((img.height - h) / 2.0)), int(round((img.width - w) / 2.0))
+    top, left = round((img.height - h) / 2.0), round((img.width - w) / 2.0)  # as torchvision's CenterCrop
     return img.crop((left, top, left + w, top + h))
 
 
@@ -140,7 +140,8 @@ def plan_decode(
         if small:
             p, (h, w) = small[0]
             raise DataError(
-                f"{what}: {p} is {h}x{w}, smaller than dataset.crop={list(crop)} ({len(small)} such file(s)); "
+                f"{what}: {p} is {h}x{w}, smaller than dataset.crop={list(crop)} "
+                f"({len(small)} such file(s)); "
                 "lower dataset.crop or set it to null"
             )
     if size is None and crop is None and len(sizes) > 1:

@@ -126,14 +126,15 @@ def open_image_folder(
     for split, (paths, names, _) in listed.items():
         if (names is None) != (class_names is None) or (names and not set(names) <= set(class_names or ())):
             raise DataError(
-                f"{folder / split}/ has classes {names} but {folder / 'train'}/ has {class_names}; give every "
+                f"{folder / split}/ has classes {names} but {folder / 'train'}/ has {class_names}; "
+                "give every "
                 "split the same class sub-folders (or none)"
             )
         if not paths:
             raise DataError(f"no images under {folder / split}; add images or remove the empty folder")
 
     def labels_of(entry) -> np.ndarray | None:
-        paths, names, labels = entry
+        _, names, labels = entry
         if names is None:
             return None
         remap = np.array([class_names.index(n) for n in names])  # type: ignore[union-attr]

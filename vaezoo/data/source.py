@@ -9,8 +9,8 @@ DataLoader workers (:meth:`ImageSource.datasets`, for the streaming module).
 
 from __future__ import annotations
 
-import math
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,7 +72,8 @@ def check_labels(labels: np.ndarray, n: int, what: str) -> tuple[np.ndarray, int
     """Class indices [N] or binary attribute vectors [N, A] as int64, and the number of classes (or A)."""
     if len(labels) != n:
         raise DataError(
-            f"{what}: {len(labels)} labels for {n} images; give exactly one label (or attribute row) per image"
+            f"{what}: {len(labels)} labels for {n} images; "
+            "give exactly one label (or attribute row) per image"
         )
     if labels.ndim not in (1, 2):
         raise DataError(
