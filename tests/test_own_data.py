@@ -13,6 +13,7 @@ from PIL import Image
 from tests.conftest import run_cli
 from tests.standins import class_images, write_celeba, write_cifar10, write_folder
 from vaezoo.data import build_datamodule
+from vaezoo.data.decoding import Decode, decode_all
 from vaezoo.data.streaming import StreamingDataModule
 from vaezoo.errors import ConfigError, DataError
 
@@ -89,6 +90,15 @@ def test_streamed_folder_gives_the_in_memory_batches(pets):
     for split in SPLITS:
         torch.testing.assert_close(streamed.splits[split][idx]["x"], memory.splits[split][idx]["x"])
         assert torch.equal(streamed.splits[split][idx]["y"], memory.splits[split][idx]["y"])
+
+
+def test_decoding_in_worker_processes_gives_the_same_tensor(pets):
+    folder, _ = pets
+    paths = sorted(folder.glob("*/*.png"))
+    decode = Decode(3)
+    here = decode_all(paths, decode, (3, 16, 16), workers=1)
+    assert torch.equal(decode_all(paths, decode, (3, 16, 16), workers=2, min_files=0), here)
+    assert torch.equal(here[0], torch.from_numpy(np.array(Image.open(paths[0]))).permute(2, 0, 1))
 
 
 def test_in_memory_auto_streams_above_the_memory_limit(pets):

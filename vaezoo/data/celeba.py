@@ -71,7 +71,7 @@ def open_celeba(
         )
     workers = decode_workers or default_workers()
     ordered = [p for s in SPLITS for p in files[s]]
-    headers = read_headers(ordered, workers, "celeba")
+    headers = read_headers(ordered, "celeba")
     decode, shape = plan_decode(
         headers, ordered, 3, size_pair(crop, "crop"), size_pair(image_size, "image_size"), "celeba"
     )

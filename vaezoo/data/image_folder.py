@@ -165,7 +165,7 @@ def open_image_folder(
 
     workers = decode_workers or default_workers()
     ordered = [p for s in SPLITS for p in files[s]]
-    headers = read_headers(ordered, workers, what)
+    headers = read_headers(ordered, what)
     decode, shape = plan_decode(
         headers, ordered, channels, size_pair(crop, "crop"), size_pair(image_size, "image_size"), what
     )
