@@ -132,6 +132,9 @@ def test_split_folders_resize_crop_and_grey(tmp_path):
     assert torch.equal(dm.splits["test"].x[0, 0], torch.from_numpy(np.array(first)))
     rgb = held("image_folder", path=str(tmp_path), val_size=4, crop=[20, 20], channels=3)
     assert rgb.info.shape == (3, 20, 20)
+    unlabelled = held("image_folder", path=str(tmp_path / "test" / "a"), val_size=1, test_size=1)
+    assert not unlabelled.info.has_labels and unlabelled.info.shape == (1, 20, 30)
+    assert "y" not in unlabelled.splits["train"][torch.arange(2)]
 
 
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW", "NHW"])
