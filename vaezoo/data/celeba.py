@@ -69,7 +69,7 @@ def open_celeba(
         raise DataError(
             f"celeba: {len(missing)} listed image(s) missing, e.g. {missing[0]}; re-extract {IMAGES}"
         )
-    workers = decode_workers or default_workers()
+    workers = default_workers() if decode_workers is None else decode_workers
     ordered = [p for s in SPLITS for p in files[s]]
     headers = read_headers(ordered, "celeba")
     decode, shape = plan_decode(

@@ -31,8 +31,6 @@ from vaezoo.data.source import SPLITS, ImageSource, opener, seeded_split
 from vaezoo.data.sources import Splits
 from vaezoo.errors import ConfigError, DataError
 
-SPLIT_FOLDERS = {"train": "train", "val": "val", "test": "test"}
-
 
 @dataclass
 class FilesSource(ImageSource):
@@ -109,13 +107,13 @@ def open_image_folder(
     if not folder.is_dir():
         raise DataError(f"dataset.path={path} is not a folder; point dataset.path at a folder of images")
     sub = {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
-    explicit = "train" in sub and sub <= set(SPLIT_FOLDERS.values())
+    explicit = "train" in sub and sub <= set(SPLITS)
     listed: dict[str, tuple[list[Path], list[str] | None, list[int] | None]] = {}
     for split in SPLITS if explicit else ("all",):
         if split == "all":
             listed[split] = list_labelled(folder)
-        elif (folder / SPLIT_FOLDERS[split]).is_dir():
-            listed[split] = list_labelled(folder / SPLIT_FOLDERS[split])
+        elif (folder / split).is_dir():
+            listed[split] = list_labelled(folder / split)
     first_paths, class_names, _ = listed["train" if explicit else "all"]
     if not first_paths:
         where = folder / "train" if explicit else folder
@@ -127,8 +125,7 @@ def open_image_folder(
         if (names is None) != (class_names is None) or (names and not set(names) <= set(class_names or ())):
             raise DataError(
                 f"{folder / split}/ has classes {names} but {folder / 'train'}/ has {class_names}; "
-                "give every "
-                "split the same class sub-folders (or none)"
+                "give every split the same class sub-folders (or none)"
             )
         if not paths:
             raise DataError(f"no images under {folder / split}; add images or remove the empty folder")
@@ -163,7 +160,7 @@ def open_image_folder(
         files = {s: [all_files[i] for i in index[s]] for s in SPLITS}
         labels = {s: None if all_labels is None else all_labels[index[s]] for s in SPLITS}
 
-    workers = decode_workers or default_workers()
+    workers = default_workers() if decode_workers is None else decode_workers
     ordered = [p for s in SPLITS for p in files[s]]
     headers = read_headers(ordered, what)
     decode, shape = plan_decode(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,7 +129,7 @@ class TensorImages(Dataset):
 
 
 @dataclass
-class ImageSource:
+class ImageSource(ABC):
     """What a dataset on disk holds, known before its images are decoded (see the module docstring).
 
     Subclasses fill the fields and implement :meth:`load` and :meth:`datasets`. ``labels`` and
@@ -172,17 +173,17 @@ class ImageSource:
             parts.append(f"{len(self.factor_names)} factors ({', '.join(self.factor_names)})")
         parts.append(f"{h}x{w}x{c}")
         parts.append(self.value_note)
-        where = "in memory" if in_memory else "on disk, streamed by DataLoader workers"
+        where = "in memory" if in_memory else "if held in memory; streamed by DataLoader workers instead"
         parts.append(f"{memory_size(self.nbytes)} {where}")
         return ", ".join(parts)
 
+    @abstractmethod
     def load(self) -> Splits:
         """Every split decoded into uint8 tensors [N, C, H, W]."""
-        raise NotImplementedError
 
+    @abstractmethod
     def datasets(self) -> dict[str, Dataset]:
         """Per-image datasets of each split, decoded on access (by DataLoader workers)."""
-        raise NotImplementedError
 
     def splits_from(self, images: dict[str, Tensor]) -> Splits:
         """:class:`Splits` of the decoded images with this source's labels and factors."""
