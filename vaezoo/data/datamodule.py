@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vaezoo.data.info import DataInfo
+from vaezoo.data.source import ImageSource
 from vaezoo.data.sources import SOURCES, Splits
 from vaezoo.errors import ConfigError
 
@@ -123,15 +124,23 @@ def bernoulli_sample(p: Tensor) -> Tensor:
 class TensorSplit(Dataset):
     """One split held as tensors; indexing with a tensor of indices returns a whole batch dict."""
 
-    def __init__(self, x: Tensor, y: Tensor | None, levels: int, dynamic_binarize: bool) -> None:
+    def __init__(
+        self,
+        x: Tensor,
+        y: Tensor | None,
+        levels: int,
+        dynamic_binarize: bool,
+        factors: Tensor | None = None,
+    ) -> None:
         self.x, self.y, self.levels, self.dynamic_binarize = x, y, levels, dynamic_binarize
+        self.factors = factors  # ground-truth factors [N, K] (kept on the CPU) when the data has them
 
     def __len__(self) -> int:
         return len(self.x)
 
     def to(self, device: torch.device) -> TensorSplit:
         y = None if self.y is None else self.y.to(device)
-        return TensorSplit(self.x.to(device), y, self.levels, self.dynamic_binarize)
+        return TensorSplit(self.x.to(device), y, self.levels, self.dynamic_binarize, self.factors)
 
     def __getitem__(self, index: Tensor) -> dict[str, Tensor]:
         index = index.to(self.x.device)
@@ -161,7 +170,9 @@ class InMemoryDataModule(L.LightningDataModule):
                 and test are binarized once with a fixed seed so evaluation is repeatable
       threshold pixel > 0.5, fixed for all splits
     The validation split is ``val_size`` images taken from the training set by a permutation fixed
-    by ``split_seed`` (datasets with an official validation split use it instead).
+    by ``split_seed`` (datasets with an official validation split use it instead). ``source`` (an
+    opened :class:`~vaezoo.data.source.ImageSource`: image folders, array files, CIFAR-10, CelebA)
+    replaces the loader named ``name`` and brings its own validation split.
     """
 
     def __init__(
@@ -175,15 +186,16 @@ class InMemoryDataModule(L.LightningDataModule):
         split_seed: int = 0,
         download: bool = True,
         on_device: bool = True,
+        source: ImageSource | None = None,
     ) -> None:
         super().__init__()
-        if name not in SOURCES:
+        if source is None and name not in SOURCES:
             raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(SOURCES))}")
         check_batching(binarize, batch_size, eval_batch_size)
         self.name, self.root, self.binarize = name, Path(root).expanduser(), binarize
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_size, self.split_seed = val_size, split_seed
-        self.download, self.on_device = download, on_device
+        self.download, self.on_device, self.source = download, on_device, source
         self.splits: dict[str, TensorSplit] = {}
         self._info: DataInfo | None = None
         self.rank, self.world_size = 0, 1
@@ -205,8 +217,9 @@ class InMemoryDataModule(L.LightningDataModule):
         """Read the dataset into memory (once) and fix the splits."""
         if self.splits:
             return
-        raw: Splits = SOURCES[self.name](self.root, self.download)
+        raw: Splits = self.source.load() if self.source else SOURCES[self.name](self.root, self.download)
         train_x, train_y, val_x, val_y = raw.train_x, raw.train_y, raw.val_x, raw.val_y
+        factors = dict(raw.factors or {})
         if val_x is None:
             if not 0 < self.val_size < len(train_x):
                 raise ConfigError(
@@ -218,6 +231,8 @@ class InMemoryDataModule(L.LightningDataModule):
             val_x, train_x = train_x[val_idx], train_x[train_idx]
             if train_y is not None:
                 val_y, train_y = train_y[val_idx], train_y[train_idx]
+            if factors.get("train") is not None:
+                factors["val"], factors["train"] = factors["train"][val_idx], factors["train"][train_idx]
         levels = raw.levels
         dynamic = False
         if self.binarize != "none" and levels > 2:
@@ -232,12 +247,17 @@ class InMemoryDataModule(L.LightningDataModule):
         train_levels = levels if dynamic else (2 if self.binarize != "none" else levels)
         eval_levels = 2 if self.binarize != "none" else levels
         self.splits = {
-            "train": TensorSplit(train_x, train_y, train_levels, dynamic),
-            "val": TensorSplit(val_x, val_y, eval_levels, False),
-            "test": TensorSplit(test_x, raw.test_y, eval_levels, False),
+            "train": TensorSplit(train_x, train_y, train_levels, dynamic, factors.get("train")),
+            "val": TensorSplit(val_x, val_y, eval_levels, False, factors.get("val")),
+            "test": TensorSplit(test_x, raw.test_y, eval_levels, False, factors.get("test")),
         }
         self._info = DataInfo(
-            name=self.name, shape=tuple(train_x.shape[1:]), levels=eval_levels, num_classes=raw.num_classes
+            name=self.name,
+            shape=tuple(train_x.shape[1:]),  # type: ignore[arg-type]
+            levels=eval_levels,
+            num_classes=raw.num_classes,
+            class_names=raw.class_names,
+            factor_names=raw.factor_names,
         )
         log.info(
             "dataset %s: %d train / %d val / %d test images of shape %s, %d levels",

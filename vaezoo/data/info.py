@@ -11,12 +11,18 @@ class DataInfo:
 
     ``levels`` is the number of distinct values per pixel after preprocessing: 2 for binary
     data, 256 for 8-bit images, 17 for scikit-learn's digits. Pixels are scaled to [0, 1].
+    ``num_classes`` counts classes (labels [N]) or binary attributes (labels [N, A], CelebA);
+    ``class_names`` names them when the data does. ``factor_names`` names the ground-truth factors
+    of variation each split carries (``datamodule.splits[split].factors``, float [N, K]), which
+    disentanglement metrics need; None when the data has none.
     """
 
     name: str
     shape: tuple[int, int, int]
     levels: int
     num_classes: int | None = None
+    class_names: tuple[str, ...] | None = None
+    factor_names: tuple[str, ...] | None = None
 
     @property
     def binary(self) -> bool:
@@ -30,3 +36,7 @@ class DataInfo:
     @property
     def has_labels(self) -> bool:
         return self.num_classes is not None
+
+    @property
+    def has_factors(self) -> bool:
+        return self.factor_names is not None

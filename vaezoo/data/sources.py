@@ -1,4 +1,4 @@
-"""Loaders that turn each supported dataset into uint8 tensors, once, at set-up.
+"""Loaders that turn each named dataset into uint8 tensors, once, at set-up.
 
 Every loader returns :class:`Splits`: images as uint8 [N, C, H, W] with values in 0..levels-1,
 labels as int64 [N] (or None). torchvision datasets are loaded with ``download=True`` so users who
@@ -31,6 +31,11 @@ class Splits:
     num_classes: int | None
     val_x: Tensor | None = None
     val_y: Tensor | None = None
+    # Ground-truth factors of variation per split ("train" / "val" / "test" -> float [N, K]) and their
+    # names, for disentanglement metrics; class or attribute names when the data has them.
+    factors: dict[str, Tensor | None] | None = None
+    factor_names: tuple[str, ...] | None = None
+    class_names: tuple[str, ...] | None = None
 
 
 def _missing(name: str, folder: Path, files: list[str], cause: BaseException | None) -> DataError:
@@ -126,49 +131,11 @@ def load_binarized_mnist(root: Path, download: bool) -> Splits:
     )
 
 
-def load_cifar10(root: Path, download: bool) -> Splits:
-    files = ["cifar-10-python.tar.gz or cifar-10-batches-py/"]
-    train = _torchvision("cifar10", "CIFAR10", root, download, files, train=True)
-    test = _torchvision("cifar10", "CIFAR10", root, download, files, train=False)
-
-    def images(ds) -> Tensor:
-        return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-
-    return Splits(
-        images(train), torch.tensor(train.targets), images(test), torch.tensor(test.targets), 256, 10
-    )
-
-
-def load_celeba(root: Path, download: bool, image_size: int = 64) -> Splits:
-    """CelebA cropped to 140×140 and resized to 64×64, official train / valid / test split.
-
-    Decoded once into uint8 tensors (about 2.4 GiB for the 163k training images); labels are the
-    40 binary attributes, used as conditions by conditional models.
-    """
-    from torchvision import transforms
-
-    files = ["img_align_celeba/", "list_attr_celeba.txt", "list_eval_partition.txt"]
-    tf = transforms.Compose(
-        [transforms.CenterCrop(140), transforms.Resize(image_size), transforms.PILToTensor()]
-    )
-
-    def split(name: str) -> tuple[Tensor, Tensor]:
-        ds = _torchvision(
-            "celeba", "CelebA", root, download, files, split=name, target_type="attr", transform=tf
-        )
-        loader = torch.utils.data.DataLoader(ds, batch_size=512, num_workers=4)
-        xs, ys = zip(*loader, strict=True)
-        return torch.cat(xs), torch.cat(ys).long()
-
-    (tx, ty), (vx, vy), (sx, sy) = split("train"), split("valid"), split("test")
-    return Splits(tx, ty, sx, sy, levels=256, num_classes=40, val_x=vx, val_y=vy)
-
-
 SOURCES: dict[str, Callable[[Path, bool], Splits]] = {
     "digits": load_digits,
     "mnist": _mnist_like("mnist", "MNIST"),
     "fashion_mnist": _mnist_like("fashion_mnist", "FashionMNIST"),
     "binarized_mnist": load_binarized_mnist,
-    "cifar10": load_cifar10,
-    "celeba": load_celeba,
 }
+# cifar10 and celeba add themselves (vaezoo.data.cifar10, vaezoo.data.celeba), as data sources that are
+# also opened without decoding (vaezoo.data.source.OPENERS).

@@ -1,5 +1,5 @@
-"""Streaming data for datasets that should not be held in memory (CelebA): worker processes decode,
-pinned host memory feeds the GPU.
+"""Streaming data for datasets that should not be held in memory (CelebA, large image folders): worker
+processes decode, pinned host memory feeds the GPU.
 
 Workers return uint8 images (4× less to copy than floats); the conversion to [0, 1] and dynamic
 binarization happen on the device after the transfer. Splits, validation draw and binarization
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,34 +23,18 @@ from torch.utils.data import DataLoader, Dataset
 
 from vaezoo.data.datamodule import bernoulli_sample, check_batching
 from vaezoo.data.info import DataInfo
+from vaezoo.data.source import ImageSource
 from vaezoo.data.sources import _MNIST_FILES, _torchvision
 from vaezoo.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-# name -> (torchvision class, files named in errors, levels, classes, has an official validation split)
-STREAMABLE: dict[str, tuple[str, list[str], int, int, bool]] = {
-    "mnist": ("MNIST", _MNIST_FILES, 256, 10, False),
-    "fashion_mnist": ("FashionMNIST", _MNIST_FILES, 256, 10, False),
-    "cifar10": ("CIFAR10", ["cifar-10-python.tar.gz or cifar-10-batches-py/"], 256, 10, False),
-    "celeba": (
-        "CelebA",
-        ["img_align_celeba/", "list_attr_celeba.txt", "list_eval_partition.txt"],
-        256,
-        40,
-        True,
-    ),
+# name -> (torchvision class, files named in errors, levels, classes). Datasets opened as an
+# ImageSource (image_folder, arrays, cifar10, celeba) are streamed from the source's own datasets.
+STREAMABLE: dict[str, tuple[str, list[str], int, int]] = {
+    "mnist": ("MNIST", _MNIST_FILES, 256, 10),
+    "fashion_mnist": ("FashionMNIST", _MNIST_FILES, 256, 10),
 }
-
-
-def _transform(name: str, image_size: int) -> Callable:
-    from torchvision import transforms
-
-    if name == "celeba":
-        return transforms.Compose(
-            [transforms.CenterCrop(140), transforms.Resize(image_size), transforms.PILToTensor()]
-        )
-    return transforms.PILToTensor()
 
 
 class ImageSplit(Dataset):
@@ -71,6 +55,7 @@ class ImageSplit(Dataset):
         dynamic_binarize: bool = False,
     ) -> None:
         self.base, self.indices, self.fixed, self.seed = base, indices, fixed, seed
+        self.factors: Tensor | None = None  # ground-truth factors [N, K] when the data has them
         self.source_levels = levels
         self.levels = 2 if fixed != "none" else levels  # values after this split's preprocessing
         self.dynamic_binarize = dynamic_binarize
@@ -85,6 +70,8 @@ class ImageSplit(Dataset):
         elif self.fixed == "dynamic":
             g = torch.Generator().manual_seed(self.seed * 10_000_019 + i)
             x = torch.bernoulli(x.float() / (self.source_levels - 1), generator=g).to(torch.uint8)
+        if y is None:
+            return x, None
         y = y if isinstance(y, Tensor) else torch.tensor(y)
         return x, y.long()
 
@@ -96,7 +83,10 @@ class ImageSplit(Dataset):
 
 
 def collate(items: list[tuple[Tensor, Tensor | None]]) -> dict[str, Tensor]:
+    """One batch dict; unlabelled items (label None) give a batch without "y"."""
     xs, ys = zip(*items, strict=True)
+    if ys[0] is None:
+        return {"x": torch.stack(xs)}
     return {"x": torch.stack(xs), "y": torch.stack(ys)}
 
 
@@ -127,8 +117,8 @@ class StreamingDataModule(L.LightningDataModule):
     """Reads images through torchvision datasets in ``num_workers`` processes, one batch at a time.
 
     Same arguments as InMemoryDataModule, plus the DataLoader's: ``num_workers``, ``pin_memory``
-    (used when a CUDA device is present), ``persistent_workers``, ``prefetch_factor``; and
-    ``image_size`` for CelebA.
+    (used when a CUDA device is present), ``persistent_workers``, ``prefetch_factor``. ``source`` (an
+    opened :class:`~vaezoo.data.source.ImageSource`) replaces the torchvision dataset named ``name``.
     """
 
     def __init__(
@@ -145,12 +135,13 @@ class StreamingDataModule(L.LightningDataModule):
         pin_memory: bool = True,
         persistent_workers: bool = True,
         prefetch_factor: int = 4,
-        image_size: int = 64,
+        source: ImageSource | None = None,
     ) -> None:
         super().__init__()
-        if name not in STREAMABLE:
+        if source is None and name not in STREAMABLE:
             raise ConfigError(
-                f"dataset.in_memory=false streams torchvision image datasets ({', '.join(STREAMABLE)}); "
+                f"dataset.in_memory=false streams image datasets ({', '.join(STREAMABLE)}, image_folder, "
+                "arrays, cifar10, celeba); "
                 f"{name} is small, keep dataset.in_memory=true"
             )
         check_batching(binarize, batch_size, eval_batch_size)
@@ -162,7 +153,7 @@ class StreamingDataModule(L.LightningDataModule):
         self.num_workers, self.pin_memory = num_workers, pin_memory and torch.cuda.is_available()
         self.persistent_workers = persistent_workers and num_workers > 0
         self.prefetch_factor = prefetch_factor if num_workers > 0 else None
-        self.image_size = image_size
+        self.source = source
         self.splits: dict[str, ImageSplit] = {}
         self.device = torch.device("cpu")
         self._info: DataInfo | None = None
@@ -176,21 +167,26 @@ class StreamingDataModule(L.LightningDataModule):
         return self._info
 
     def _dataset(self, **kwargs: Any) -> Dataset:
+        from torchvision.transforms import PILToTensor
+
         cls_name, files, *_ = STREAMABLE[self.name]
-        tf = _transform(self.name, self.image_size)
+        tf = PILToTensor()
         return _torchvision(self.name, cls_name, self.root, self.download, files, transform=tf, **kwargs)
 
     def load(self) -> None:
         """Open the dataset files and fix the splits (no images are decoded here)."""
         if self.splits:
             return
-        _, _, levels, classes, official_val = STREAMABLE[self.name]
-        if official_val:  # CelebA
-            kinds = {"target_type": "attr"}
-            train = self._dataset(split="train", **kinds)
-            val, test = self._dataset(split="valid", **kinds), self._dataset(split="test", **kinds)
+        class_names = factor_names = None
+        if self.source is not None:
+            src = self.source
+            bases = src.datasets()
+            train, val, test = bases["train"], bases["val"], bases["test"]
             train_idx = val_idx = None
+            levels, classes = src.levels, src.num_classes
+            class_names, factor_names = src.class_names, src.factor_names
         else:
+            _, _, levels, classes = STREAMABLE[self.name]
             train = self._dataset(train=True)
             test = self._dataset(train=False)
             n = len(train)  # type: ignore[arg-type]
@@ -212,7 +208,17 @@ class StreamingDataModule(L.LightningDataModule):
         }
         shape = tuple(self.splits["train"].item(0)[0].shape)
         eval_levels = 2 if binarize != "none" else levels
-        self._info = DataInfo(name=self.name, shape=shape, levels=eval_levels, num_classes=classes)  # type: ignore[arg-type]
+        if self.source is not None:
+            for split, part in self.splits.items():
+                part.factors = self.source.factors.get(split)
+        self._info = DataInfo(
+            name=self.name,
+            shape=shape,  # type: ignore[arg-type]
+            levels=eval_levels,
+            num_classes=classes,
+            class_names=class_names,
+            factor_names=factor_names,
+        )
         log.info(
             "dataset %s (streamed by %d workers): %d train / %d val / %d test images of shape %s",
             self.name,

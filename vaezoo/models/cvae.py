@@ -56,7 +56,8 @@ class ConditionalVAE(GaussianLatentVAE):
         if not data_info.has_labels:
             raise ConfigError(
                 f"model={name} conditions on labels but dataset={data_info.name} has none; use a labelled "
-                "dataset (digits, mnist, fashion_mnist, cifar10, celeba)"
+                "dataset (digits, mnist, fashion_mnist, cifar10, celeba, an image_folder with class "
+                "sub-folders or arrays with labels)"
             )
 
     def condition(self, y: Tensor | None) -> Tensor:
