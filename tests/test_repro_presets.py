@@ -77,3 +77,29 @@ def test_mnist_presets_run_a_few_steps_and_record_paper_and_budget(tmp_path, mni
             assert schedule == {"kind": "burda", "paper_epochs": 3280, "run_epochs": 2, "shortened": True}
             state = torch.load(job / "checkpoints" / "last.ckpt", weights_only=False)["lr_schedulers"][0]
             assert math.isclose(state["_last_lr"][0], 1e-3 * 0.1, rel_tol=1e-6)
+
+
+def test_cifar10_preset_runs_a_few_steps_on_a_standin_and_records_bits_per_dim(tmp_path):
+    from tests.standins import write_cifar10
+
+    write_cifar10(tmp_path / "data")
+    job = tmp_path / "job"
+    proc = run_cli(
+        [
+            "experiment=repro_vqvae_cifar10",
+            *FEW_STEPS,
+            "+trainer.limit_test_batches=1",
+            "dataset.val_size=5",
+            "dataset.batch_size=8",
+            "model.channels=[8,16]",
+            "model.code_dim=8",
+            f"paths.data={tmp_path / 'data'}",
+            f"hydra.run.dir={job}",
+        ],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((job / "results.json").read_text())
+    paper = results["paper"]
+    assert (paper["metric"], paper["value"]) == ("bits_per_dim", 4.67)
+    assert paper["measured"] == results["test"]["bits_per_dim"] > 0
