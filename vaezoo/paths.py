@@ -19,3 +19,29 @@ def config_dir() -> str:
     if (installed / "config.yaml").is_file():
         return str(installed)
     raise FileNotFoundError(f"vaezoo configs not found in {checkout} or {installed}; reinstall vaezoo")
+
+
+def unique_suffix() -> str:
+    """What makes a run or sweep folder name unique beyond its timestamp.
+
+    Under SLURM it is the job id (and array task), so a requeued job comes back to its own folder
+    and resumes there; elsewhere six random hex digits, so two launches in the same second (shell
+    loops, job arrays) never share a folder. Cached per config, like Hydra's ``now``.
+    """
+    import os
+    import secrets
+
+    job = os.environ.get("SLURM_ARRAY_JOB_ID")
+    if job is not None:
+        return f"slurm{job}_{os.environ.get('SLURM_ARRAY_TASK_ID', '0')}"
+    if os.environ.get("SLURM_JOB_ID") and os.environ.get("SLURM_NTASKS"):
+        return f"slurm{os.environ['SLURM_JOB_ID']}"
+    return secrets.token_hex(3)
+
+
+def register_resolvers() -> None:
+    """``${vaezoo.unique:}`` for folder names (see conf/config.yaml's hydra.run.dir)."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("vaezoo.unique"):
+        OmegaConf.register_new_resolver("vaezoo.unique", unique_suffix, use_cache=True)
