@@ -192,9 +192,19 @@ def wandb_mode(logger_cfg: DictConfig) -> str:
 
 def extra_callbacks(cfg: DictConfig) -> list:
     """Lightning callbacks added from the config: ``+callbacks.<name>._target_=<class> ...``."""
-    from hydra.utils import instantiate
+    from hydra.errors import InstantiationException
 
-    return [instantiate(spec) for spec in (cfg.get("callbacks") or {}).values()]
+    callbacks = []
+    for name, spec in (cfg.get("callbacks") or {}).items():
+        try:
+            callbacks.append(build(spec))
+        except InstantiationException as err:
+            first = " ".join(str(err).split())[:200]
+            raise ConfigError(
+                f"callbacks.{name} could not be built ({first}); check its _target_ and arguments, "
+                f"or remove it with ~callbacks.{name}"
+            ) from None
+    return callbacks
 
 
 def model_params(model_cfg: DictConfig) -> dict[str, Any]:

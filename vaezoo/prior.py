@@ -195,6 +195,16 @@ def main() -> None:
                 file=sys.stderr,
             )
             sys.exit(2)
+        if arg.startswith("run="):
+            from vaezoo.errors import VaezooError
+            from vaezoo.safety import check_config_targets
+
+            config = Path(arg[4:].strip("'\"")) / "config.yaml"
+            try:  # before Hydra starts: nothing is written into the job folder for a refused config
+                check_config_targets(OmegaConf.load(config), config)
+            except VaezooError as err:
+                print(f"vaezoo.prior: error: {err}", file=sys.stderr)
+                sys.exit(2)
     sys.argv[1:] = quote_run_path(sys.argv[1:])
     run()
 
