@@ -231,6 +231,9 @@ def unknown_key_message(key: str, cfg: DictConfig) -> str:
     """The one line for a key that is neither in the config nor accepted by its section's target."""
     section, _, rest = key.partition(".")
     known = {path for path, _ in _leaves(OmegaConf.to_container(cfg, resolve=False))}
+    hint = suggestion(key, known)
+    if hint:  # a near miss of a key in the YAML: no need to import the target to say so
+        return f"unknown key {key}{hint}"
     if rest:
         params = target_parameters(cfg, section) or set()
         known |= {f"{section}.{p}" for p in params}

@@ -9,6 +9,7 @@ Lightning's callbacks; anything else is refused with one line naming the key.
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,11 +78,11 @@ def load_checkpoint(path: Path, fallback: str = "") -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         text = str(err)
-        if "Unsupported global" in text or "Unsupported operand" in text or "not an allowed global" in text:
-            found = next((line.strip() for line in text.splitlines() if "Unsupported" in line), "")
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if found:
             raise UnsafeInputError(
                 f"refusing to load {path}: it holds Python objects that would run code when unpickled "
-                f"({found.rstrip('.')[:160]}); load only checkpoints written by vaezoo"
+                f"(it calls {found.group(1)}); load only checkpoints written by vaezoo"
             ) from None
         raise _corrupt(path, err, fallback) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
