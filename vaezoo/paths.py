@@ -39,9 +39,23 @@ def unique_suffix() -> str:
     return secrets.token_hex(3)
 
 
+MAX_NAME = 120  # characters of a sweep job's folder name (file systems allow 255 bytes)
+
+
+def short_name(name: str) -> str:
+    """A folder name of at most MAX_NAME characters: long override lists end in a hash of the rest."""
+    import hashlib
+
+    if len(name) <= MAX_NAME:
+        return name
+    return f"{name[: MAX_NAME - 9]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
 def register_resolvers() -> None:
-    """``${vaezoo.unique:}`` for folder names (see conf/config.yaml's hydra.run.dir)."""
+    """``${vaezoo.unique:}`` and ``${vaezoo.short:...}`` for folder names (see conf/config.yaml)."""
     from omegaconf import OmegaConf
 
     if not OmegaConf.has_resolver("vaezoo.unique"):
         OmegaConf.register_new_resolver("vaezoo.unique", unique_suffix, use_cache=True)
+    if not OmegaConf.has_resolver("vaezoo.short"):
+        OmegaConf.register_new_resolver("vaezoo.short", short_name)
