@@ -111,7 +111,7 @@ def cross_group_problems(cfg: DictConfig) -> Iterator[str]:
     trainer = cfg.get("trainer") or {}
     clip = trainer.get("gradient_clip_val")
     if clip is not None:
-        yield f"trainer.gradient_clip_val={clip} is not used by vaezoo; set optimizer.clip_norm={clip}"
+        yield f"trainer.gradient_clip_val={clip} is unused by vaezoo; set optimizer.clip_norm={clip} instead"
     if (trainer.get("accumulate_grad_batches") or 1) != 1:
         yield (
             "trainer.accumulate_grad_batches is not supported (vaezoo steps the optimiser on every batch); "
