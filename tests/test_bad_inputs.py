@@ -27,6 +27,8 @@ FAST = [*TINY, "logger=csv", "trainer.max_epochs=1"]
 ON_CPU = [a for a in FAST if not a.startswith("dataset=")]  # with another dataset
 NO_HARDWARE = [a for a in FAST if not a.startswith("hardware=")]
 MARKER = "UNPICKLED_MARKER"
+# An online W&B whose server refuses connections at once (nothing listens on port 9).
+UNREACHABLE_WANDB = {"WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_API_KEY": "a" * 40}
 
 
 @dataclass
@@ -314,6 +316,18 @@ CASES = [
         ("cannot write W&B files", "logger=csv"),
         module="tests.as_readonly",
         env={"VAEZOO_TEST_READONLY": "{runs}"},
+    ),
+    Case(
+        "wandb-online-unreachable-fail",
+        [
+            *FAST[:-2],
+            "logger.mode=online",
+            "logger.if_unreachable=fail",
+            "logger.init_timeout=3",
+            "trainer.max_epochs=1",
+        ],
+        ("W&B could not start an online run", "logger.mode=offline"),
+        env=UNREACHABLE_WANDB,
     ),
     # failures during training: exit 1, failed.json, no results.json
     Case(

@@ -168,6 +168,9 @@ def build_loggers(
                     type(err).__name__,
                     job_dir / "wandb",
                 )
+                import wandb
+
+                wandb.teardown()  # the failed online attempt still holds the run id in W&B's service
                 logger = wandb_logger("offline")
         loggers.append(logger)
     elif kind != "csv":
