@@ -47,3 +47,19 @@ class FullDiskAtStep(L.Callback):
                 raise OSError(errno.ENOSPC, "No space left on device")
 
             torch.save = full
+
+
+class SlurmRequeueAtStep(L.Callback):
+    """What SLURM does at a time limit with ``--signal=USR1@...`` and a requeue: SIGUSR1, then SIGTERM.
+
+    Only in the first run of the job (``SLURM_RESTART_COUNT`` unset), so the requeued run finishes.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step, self.sent = step, False
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_step >= self.step and not self.sent and not os.environ.get("SLURM_RESTART_COUNT"):
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGUSR1)  # Lightning: save hpc_ckpt_1.ckpt, scontrol requeue
+            os.kill(os.getpid(), signal.SIGTERM)

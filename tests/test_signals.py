@@ -4,6 +4,7 @@ run ends (CPU, deterministic) as the same W&B run; in a sweep the interrupted jo
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -81,3 +82,45 @@ def test_sigterm_stops_a_sweep_and_its_job_resumes(straight, tmp_path):
     failed = json.loads((jobs[0] / "failed.json").read_text())
     assert failed["interrupted"] == signal.SIGTERM and "resume=" in failed["resume"]
     assert_resumes_to(straight, jobs[0], tmp_path)
+
+
+def test_slurm_requeue_resumes_the_job_in_its_folder(straight, tmp_path):
+    """Lightning's SLURM handler (SIGUSR1: checkpoint + scontrol requeue), then the requeued batch
+    script: the same command finds its folder and ends where the uninterrupted run ends."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "scontrol.calls"
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    scontrol.chmod(0o755)
+    slurm = {
+        "SLURM_JOB_ID": "4242",
+        "SLURM_NTASKS": "1",
+        "SLURM_JOB_NAME": "vaezoo",
+        "SLURM_PROCID": "0",
+        "SLURM_LOCALID": "0",
+        "SLURM_NODEID": "0",
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+    }
+    runs = tmp_path / "runs"
+    args = [
+        *DETERMINISTIC,
+        "+callbacks.requeue._target_=tests.faults.SlurmRequeueAtStep",
+        "+callbacks.requeue.step=30",
+        f"paths.runs={runs}",
+    ]
+    proc = run_cli(args, cwd=tmp_path, **slurm)
+    assert proc.returncode == 143, proc.stderr[-3000:]
+    assert calls.read_text().split() == ["requeue", "4242"]
+    (job,) = runs.glob("*-slurm4242")
+    assert (job / "hpc_ckpt_1.ckpt").is_file() and (job / "checkpoints" / "last.ckpt").is_file()
+    run_id = json.loads((job / "run.json").read_text())["wandb_id"]
+
+    proc = run_cli(args, cwd=tmp_path, SLURM_RESTART_COUNT="1", **slurm)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"SLURM requeued this job; resuming {job}" in proc.stderr
+    assert [p.name for p in runs.iterdir()] == [job.name]
+    a = json.loads((straight / "results.json").read_text())
+    b = json.loads((job / "results.json").read_text())
+    assert b["resumed"] is True and a["test"] == b["test"] and a["steps"] == b["steps"]
+    assert json.loads((job / "run.json").read_text())["wandb_id"] == run_id

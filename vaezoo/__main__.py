@@ -64,7 +64,7 @@ def check_before_running(args: list[str]) -> list[str]:
     against the job's config and checkpoint. Raises VaezooError with one line.
     """
     from vaezoo.config_schema import check_command_line, normalize_argv
-    from vaezoo.resume import check_checkpoint, check_compatible, resume_argv
+    from vaezoo.resume import check_checkpoint, check_compatible, resume_argv, slurm_requeued_job
 
     args = normalize_argv(args)
     shows_one = any(a in ("--cfg", "-c", "--info", "-i") for a in args)
@@ -73,6 +73,10 @@ def check_before_running(args: list[str]) -> list[str]:
     problem = check_group_choices(args, Path(config_dir()))
     if problem:
         raise VaezooError(problem.removeprefix("vaezoo: "))
+    requeued = slurm_requeued_job(args)
+    if requeued is not None:
+        print(f"vaezoo: SLURM requeued this job; resuming {requeued}", file=sys.stderr, flush=True)
+        args = [*args, f"resume={requeued}"]  # the same command line: its own targets are trusted
     args = resume_argv(args)
     composed = check_command_line(args, config_dir())
     resume = composed.get("resume") if composed is not None else None

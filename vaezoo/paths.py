@@ -24,9 +24,9 @@ def config_dir() -> str:
 def unique_suffix() -> str:
     """What makes a run or sweep folder name unique beyond its timestamp.
 
-    Under SLURM it is the job id (and array task), so a requeued job comes back to its own folder
-    and resumes there; elsewhere six random hex digits, so two launches in the same second (shell
-    loops, job arrays) never share a folder. Cached per config, like Hydra's ``now``.
+    Under SLURM it is the job id (and array task), by which a requeued job finds its folder again
+    (:func:`vaezoo.resume.slurm_requeued_job`); elsewhere six random hex digits, so two launches in
+    the same second (shell loops, job arrays) never share a folder. Cached per config, like ``now``.
     """
     import os
     import secrets
@@ -34,7 +34,7 @@ def unique_suffix() -> str:
     job = os.environ.get("SLURM_ARRAY_JOB_ID")
     if job is not None:
         return f"slurm{job}_{os.environ.get('SLURM_ARRAY_TASK_ID', '0')}"
-    if os.environ.get("SLURM_JOB_ID") and os.environ.get("SLURM_NTASKS"):
+    if os.environ.get("SLURM_JOB_ID"):
         return f"slurm{os.environ['SLURM_JOB_ID']}"
     return secrets.token_hex(3)
 

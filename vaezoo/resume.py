@@ -75,6 +75,34 @@ def resume_argv(args: list[str]) -> list[str]:
     ]
 
 
+def slurm_requeued_job(args: list[str]) -> Path | None:
+    """Under SLURM, after a requeue: the folder this same command ran in before, to resume it.
+
+    Lightning's SLURM support saves a checkpoint on the requeue signal (SIGUSR1) and runs
+    ``scontrol requeue``; SLURM then stops the job (SIGTERM: vaezoo saves ``last.ckpt``) and later
+    starts the same batch script again with ``SLURM_RESTART_COUNT`` >= 1. Each command of that script
+    finds its own unfinished folder (``<time>-slurm<job id>`` with the same overrides) and continues it.
+    """
+    import os
+
+    from vaezoo.paths import unique_suffix
+
+    if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) < 1 or any(a.startswith("resume=") for a in args):
+        return None
+    runs = next((a.split("=", 1)[1] for a in args if a.startswith("paths.runs=")), None)
+    runs_dir = Path(runs or os.environ.get("VAEZOO_RUNS", "runs")).expanduser()
+    wanted = sorted(a for a in args if not a.startswith(("-", "hydra.", "paths.")))
+    candidates = sorted(runs_dir.glob(f"*-{unique_suffix()}"), key=lambda p: p.name, reverse=True)
+    for job in candidates:
+        stored = job / ".hydra" / "overrides.yaml"
+        if (job / "results.json").exists() or not stored.is_file():
+            continue
+        mine = sorted(str(o) for o in OmegaConf.load(stored) if not str(o).startswith(("hydra.", "paths.")))
+        if mine == wanted and ((job / LAST_CHECKPOINT).is_file() or _best_checkpoints(job)):
+            return job
+    return None
+
+
 # Keys that decide the shapes of the saved weights: changing them on resume cannot load the checkpoint.
 ARCHITECTURE_KEYS = ("model", "likelihood", "dataset.name")
 NOT_ARCHITECTURE = ("model.grad_skip_threshold", "model.clip_norm", "model.default_beta")
