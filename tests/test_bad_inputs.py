@@ -409,3 +409,64 @@ def test_bad_input(case: Case, finished_job: Path, tmp_path: Path) -> None:
     assert not (copy / MARKER).exists(), "a checkpoint ran code while loading"
     if case.check:
         case.check(runs)
+
+
+def test_load_run_and_prior_refuse_a_foreign_target(finished_job: Path, tmp_path: Path) -> None:
+    from vaezoo.errors import UnsafeInputError
+    from vaezoo.runs import load_run
+
+    job = tmp_path / "job"
+    shutil.copytree(finished_job, job)
+    config = job / "config.yaml"
+    config.write_text(
+        config.read_text().replace("_target_: vaezoo.likelihoods.Bernoulli", "_target_: os.system")
+    )
+    before = folder_hash(job)
+    with pytest.raises(UnsafeInputError, match=r"likelihood._target_=os.system"):
+        load_run(job)
+    proc = run_cli([f"run={job}"], cwd=tmp_path, module="vaezoo.prior")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("vaezoo.prior: error: refusing")
+    assert folder_hash(job) == before
+
+
+def test_load_run_refuses_a_checkpoint_that_runs_code(finished_job: Path, tmp_path: Path) -> None:
+    from vaezoo.errors import UnsafeInputError
+    from vaezoo.runs import load_run
+
+    job = tmp_path / "job"
+    shutil.copytree(finished_job, job)
+    for ckpt in (job / "checkpoints").glob("*.ckpt"):
+        ckpt.unlink()
+    (job / "checkpoints" / "last.ckpt").write_bytes((finished_job / "checkpoints" / "last.ckpt").read_bytes())
+    malicious_last_ckpt(job, tmp_path)
+    with pytest.raises(UnsafeInputError, match="it calls exec"):
+        load_run(job, checkpoint="last")
+    assert not (job / MARKER).exists()
+    import torch
+
+    torch.load(job / "checkpoints" / "last.ckpt", weights_only=False)  # the control: a full unpickle
+    assert (job / MARKER).exists()  # really does run the code
+
+
+def test_two_launches_in_the_same_second_get_different_folders(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "vaezoo", "--cfg", "hydra", "--resolve", f"paths.runs={tmp_path}"]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    dirs = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0
+        run_dir = next(
+            line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("    dir: ")
+        )
+        dirs.append(Path(run_dir).name)
+    stamps = [name.rsplit("-", 1) for name in dirs]
+    assert all(len(s[0]) == len("2026-01-01_00-00-00") for s in stamps)
+    assert stamps[0][1] != stamps[1][1]  # the suffixes differ, whatever the time stamps
