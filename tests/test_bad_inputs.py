@@ -449,6 +449,15 @@ def test_load_run_refuses_a_checkpoint_that_runs_code(finished_job: Path, tmp_pa
     assert (job / MARKER).exists()  # really does run the code
 
 
+RUN_DIR = """
+from hydra import compose, initialize_config_dir
+from vaezoo.paths import config_dir
+with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+    cfg = compose("config", overrides=["paths.runs=/r"], return_hydra_config=True)
+print(cfg.hydra.run.dir, cfg.hydra.sweep.dir)
+"""
+
+
 def test_two_launches_in_the_same_second_get_different_folders(tmp_path: Path) -> None:
     import os
     import subprocess
@@ -457,16 +466,17 @@ def test_two_launches_in_the_same_second_get_different_folders(tmp_path: Path) -
     from tests.conftest import REPO
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "vaezoo", "--cfg", "hydra", "--resolve", f"paths.runs={tmp_path}"]
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    dirs = []
+    env.pop("SLURM_JOB_ID", None)
+    env.pop("SLURM_ARRAY_JOB_ID", None)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", RUN_DIR], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    names = []
     for proc in procs:
         out, _ = proc.communicate(timeout=120)
         assert proc.returncode == 0
-        run_dir = next(
-            line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("    dir: ")
-        )
-        dirs.append(Path(run_dir).name)
-    stamps = [name.rsplit("-", 1) for name in dirs]
-    assert all(len(s[0]) == len("2026-01-01_00-00-00") for s in stamps)
-    assert stamps[0][1] != stamps[1][1]  # the suffixes differ, whatever the time stamps
+        names += [Path(d).name for d in out.split()]
+    run_a, sweep_a, run_b, sweep_b = (name.rsplit("-", 1) for name in names)
+    assert all(len(n[0]) == len("2026-01-01_00-00-00") for n in (run_a, sweep_a, run_b, sweep_b))
+    assert run_a[1] != run_b[1] and sweep_a[1] != sweep_b[1]  # the suffixes differ, whatever the time
