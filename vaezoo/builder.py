@@ -219,9 +219,14 @@ def model_params(model_cfg: DictConfig) -> dict[str, Any]:
 def build_data_and_likelihood(cfg: DictConfig) -> tuple[Any, Any]:
     """The data module and the likelihood, checked against each other (e.g. Bernoulli needs binary data)."""
     datamodule = build(cfg.dataset)
+    return datamodule, build_likelihood(cfg, datamodule.info)
+
+
+def build_likelihood(cfg: DictConfig, data_info: Any) -> Any:
+    """The likelihood, checked against the data it will model (e.g. Bernoulli needs binary pixels)."""
     likelihood = build(cfg.likelihood)
-    likelihood.check_data(datamodule.info, cfg.dataset.name)
-    return datamodule, likelihood
+    likelihood.check_data(data_info, cfg.dataset.name)
+    return likelihood
 
 
 def build_model_for(cfg: DictConfig, data_info: Any, likelihood: Any) -> Any:
