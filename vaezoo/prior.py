@@ -8,7 +8,6 @@ fits a PixelCNN to them with Lightning, and writes ``<job>/prior/``: ``prior.pt`
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sys
@@ -51,6 +50,7 @@ def train_prior(cfg: DictConfig) -> dict[str, Any]:
     from torchvision.utils import make_grid, save_image
 
     from vaezoo.builder import build_loggers, resolve_hardware
+    from vaezoo.jobs import write_json_atomically
     from vaezoo.models.pixelcnn import PixelCNNPrior
     from vaezoo.runs import PRIOR_FILE, load_run
     from vaezoo.training.prior import CodePriorModule
@@ -142,7 +142,7 @@ def train_prior(cfg: DictConfig) -> dict[str, Any]:
             "prior_file": str(job_dir / PRIOR_FILE),
             "epochs": trainer.current_epoch,
         }
-        (out_dir / "results.json").write_text(json.dumps(report, indent=2))
+        write_json_atomically(out_dir / "results.json", report)  # strict JSON: NaN -> null + reason
         for lg in loggers:
             if isinstance(lg, WandbLogger):
                 lg.experiment.summary.update(
