@@ -204,6 +204,8 @@ def target_parameters(cfg: DictConfig, section: str) -> set[str] | None:
     if any(p.kind is p.VAR_KEYWORD for p in params.values()) and section != "dataset":
         return None
     names = {n for n in params if n not in ("self", "args", "kwargs")}
+    if section == "optimizer":
+        names -= {"model", "objective"}  # VAEModule's own arguments, not optimizer settings
     if section == "dataset":  # build_datamodule(in_memory, **kwargs) hands the rest to the data modules
         from vaezoo.data.datamodule import InMemoryDataModule
 
@@ -221,18 +223,24 @@ def target_parameters(cfg: DictConfig, section: str) -> set[str] | None:
     return names
 
 
-def suggestion(key: str, candidates: set[str] | list[str]) -> str:
-    """``; did you mean trainer.max_epochs?`` for a near miss among ``candidates`` (full paths), else ''."""
-    close = difflib.get_close_matches(key, sorted(candidates), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]}?" if close else ""
+def suggestion(key: str, candidates: set[str] | list[str], cutoff: float = 0.6) -> str:
+    """``; did you mean trainer.max_epochs?`` for a near miss among ``candidates`` (full paths), else ''.
+
+    Names are compared within the key's own section (``max_epoch`` with the other ``trainer`` keys),
+    so the shared ``trainer.`` prefix does not make unrelated keys look alike.
+    """
+    parent, _, name = key.rpartition(".")
+    siblings = {c.rpartition(".")[2]: c for c in candidates if c.rpartition(".")[0] == parent}
+    close = difflib.get_close_matches(name, sorted(siblings), n=1, cutoff=cutoff)
+    return f"; did you mean {siblings[close[0]]}?" if close else ""
 
 
 def unknown_key_message(key: str, cfg: DictConfig) -> str:
     """The one line for a key that is neither in the config nor accepted by its section's target."""
     section, _, rest = key.partition(".")
     known = {path for path, _ in _leaves(OmegaConf.to_container(cfg, resolve=False))}
-    hint = suggestion(key, known)
-    if hint:  # a near miss of a key in the YAML: no need to import the target to say so
+    hint = suggestion(key, known, cutoff=0.85)
+    if hint:  # a clear near miss of a key in the YAML: no need to import the target to say so
         return f"unknown key {key}{hint}"
     if rest:
         params = target_parameters(cfg, section) or set()
