@@ -141,14 +141,14 @@ def _show(value: object) -> str:
 
 def check_checkpoint(job: Path) -> None:
     """Load the checkpoint a resume would continue from (weights only); one line if it cannot be."""
-    load_checkpoint(last_checkpoint(job), fallback=_fallback(job))
+    load_checkpoint(last_checkpoint(job), fallback=corrupt_checkpoint_fallback(job))
 
 
 def _best_checkpoints(job: Path) -> list[Path]:
     return sorted((job / "checkpoints").glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
 
 
-def _fallback(job: Path) -> str:
+def corrupt_checkpoint_fallback(job: Path) -> str:
     best = _best_checkpoints(job)
     last = job / LAST_CHECKPOINT
     if best:

@@ -106,11 +106,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 def check_resumable(job_dir: Path, module: Any) -> Path:
     """Load the checkpoint to resume from into ``module`` (weights only); one line when it does not fit."""
     from vaezoo.errors import ConfigError
-    from vaezoo.resume import _fallback, last_checkpoint
+    from vaezoo.resume import corrupt_checkpoint_fallback, last_checkpoint
     from vaezoo.safety import load_checkpoint
 
     path = last_checkpoint(job_dir)
-    state = load_checkpoint(path, fallback=_fallback(job_dir))
+    state = load_checkpoint(path, fallback=corrupt_checkpoint_fallback(job_dir))
     try:
         module.load_state_dict(state["state_dict"])
     except (RuntimeError, KeyError) as err:
