@@ -63,6 +63,11 @@ def _betas(v: Any) -> bool:
     return isinstance(v, list) and len(v) == 2 and all(_num(0)(b) and b < 1 for b in v)
 
 
+def _count_or_fraction(v: Any) -> bool:
+    """A number of examples (integer >= 0) or a share of them (0 < x < 1; own-data datasets)."""
+    return _int(0)(v) or (_num(0, strict=True)(v) and v < 1)
+
+
 def _ints_or_int(v: Any) -> bool:
     return _int(1)(v) or (isinstance(v, list) and bool(v) and all(_int(1)(x) for x in v))
 
@@ -87,7 +92,11 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.width": (_int(1), "an integer >= 1"),
     "dataset.batch_size": (_int(1), "an integer >= 1, e.g. dataset.batch_size=128"),
     "dataset.eval_batch_size": (_int(1), "an integer >= 1"),
-    "dataset.val_size": (_int(0), "an integer >= 0"),
+    "dataset.val_size": (
+        _count_or_fraction,
+        "an integer >= 0, or a fraction in (0, 1) where the dataset takes one",
+    ),
+    "dataset.test_size": (_count_or_fraction, "an integer >= 0 or a fraction in (0, 1)"),
     "eval.iw_k": (_int(1), "an integer >= 1 (samples for the importance-weighted bound), e.g. eval.iw_k=100"),
     "eval.iw_chunk": (_int(1), "an integer >= 1"),
     "eval.batch_size": (_int(1), "an integer >= 1"),
@@ -120,7 +129,10 @@ def cross_group_problems(cfg: DictConfig) -> Iterator[str]:
     likelihood = str((cfg.get("likelihood") or {}).get("_target_", ""))
     dataset = cfg.get("dataset") or {}
     name = dataset.get("name")
-    if likelihood.endswith(".Bernoulli") and dataset.get("binarize") == "none" and name != "binarized_mnist":
+    # Datasets whose files may already be binary (binarized MNIST, own folders and arrays) are checked
+    # against the data itself once it is opened (Likelihood.check_data), not here.
+    may_be_binary = name in ("binarized_mnist", "image_folder", "arrays", "dsprites")
+    if likelihood.endswith(".Bernoulli") and dataset.get("binarize") == "none" and not may_be_binary:
         yield (
             f"likelihood=bernoulli needs binary pixels but dataset.binarize=none keeps {name}'s grey "
             "levels; set dataset.binarize=dynamic (or threshold), or pick likelihood=gaussian"
