@@ -122,6 +122,30 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                     lg.experiment.finish(exit_code=exit_code)
 
 
+def draw_and_log_pictures(cfg: DictConfig, model: Any, datamodule: Any, job: Any, loggers: list) -> None:
+    """The latent-space pictures (:mod:`vaezoo.visualize`) into the job's images/, and onto its W&B run."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    from vaezoo.visualize import draw_pictures
+
+    started = time.perf_counter()
+    drawn = draw_pictures(
+        model,
+        datamodule,
+        job.path / "images",
+        metrics_rows=job.metrics_rows(),
+        n_examples=int(cfg.pictures.n_examples),
+        ood=cfg.pictures.ood,
+        tsne_points=int(cfg.pictures.tsne_points),
+        seed=int(cfg.seed),
+    )
+    log.info("pictures (%s) drawn in %.1f s", ", ".join(drawn), time.perf_counter() - started)
+    for lg in loggers:
+        if isinstance(lg, WandbLogger):
+            for name, path in drawn.items():
+                lg.log_image(key=f"pictures/{name}", images=[str(path)])
+
+
 def check_resumable(job_dir: Path, module: Any) -> Path:
     """Load the checkpoint to resume from into ``module`` (weights only); one line when it does not fit."""
     from vaezoo.errors import ConfigError
@@ -221,6 +245,8 @@ def fit_and_report(
     if original is not None:
         report["reproduction"] = report_reproduction(Path(cfg.reproduce), original, report)
     Job(job_dir).write_results(report)  # strict JSON: a NaN becomes null, with the reason under "nulls"
+    if cfg.pictures.enabled:
+        draw_and_log_pictures(cfg, module.model, datamodule, Job(job_dir), loggers)
     for lg in loggers:
         if isinstance(lg, WandbLogger):
             lg.experiment.summary.update(
