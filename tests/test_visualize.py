@@ -138,9 +138,9 @@ def test_unknown_picture_or_ood_set_is_one_clear_error(compose_cfg, tmp_path: Pa
     from vaezoo.errors import ConfigError
 
     datamodule, model = digits_model(compose_cfg)
-    with pytest.raises(ConfigError, match="unknown picture.*choose from"):
+    with pytest.raises(ConfigError, match=r"unknown picture.*choose from"):
         draw_pictures(model, datamodule, tmp_path, only=["nope"])
-    with pytest.raises(ConfigError, match="pictures.ood='upside'"):
+    with pytest.raises(ConfigError, match=r"pictures\.ood='upside'"):
         draw_pictures(model, datamodule, tmp_path, ood="upside")
 
 
