@@ -104,3 +104,65 @@ class ReportFailures(Callback):
             ),
         ]
         print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+#: Override keys that say where or how a sweep ran, not what it compares (left out of W&B group names).
+PLACE_KEYS = ("paths.", "logger.", "hardware", "resume", "reproduce", "hydra.")
+
+
+def sweep_group(experiment: str | None, overrides: Any, folder_name: str) -> str:
+    """The W&B group of a multirun: what it is (its experiment, or its override keys), then its time.
+
+    ``overrides`` are one job's task overrides (``beta=4``): in a sweep every job has the same keys.
+    """
+    keys = [str(o).lstrip("+~").split("=", 1)[0] for o in overrides]
+    keys = [k for k in keys if not k.startswith(PLACE_KEYS) and k != "experiment"]
+    what = experiment or ",".join(dict.fromkeys(keys)) or "defaults"
+    return f"{what}-{folder_name}"[:128]  # W&B's limit on group names
+
+
+class SummarizeSweep(Callback):
+    """At the end of a multirun: the leaderboard in the terminal, the HTML report in the sweep folder,
+    and the leaderboard as one W&B table (in a run of job type "leaderboard", in the sweep's group)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from vaezoo.html_report import write_report
+        from vaezoo.leaderboard import leaderboard, print_board
+
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        if not sweep_dir.is_dir():
+            return
+        try:
+            board = leaderboard(sweep_dir)
+            if not board.rows:
+                return
+            report = write_report(sweep_dir)
+            print_board(board, report=report)
+            if config.logger.name == "wandb":
+                log_leaderboard(config, board, sweep_dir)
+        except Exception as err:  # the jobs' results are safe; only the summary is missing
+            log.error("could not summarise the sweep in %s: %s", sweep_dir, err)
+
+
+def log_leaderboard(config: DictConfig, board: Any, sweep_dir: Path) -> None:
+    import wandb
+
+    from vaezoo.builder import wandb_mode
+    from vaezoo.leaderboard import wandb_table
+
+    choices = config.hydra.runtime.choices
+    overrides = [o.split("=", 1)[0] for o in config.hydra.overrides.task]
+    run = wandb.init(
+        project=config.logger.project,
+        entity=config.logger.entity,
+        group=config.logger.group or sweep_group(choices.get("experiment"), overrides, sweep_dir.name),
+        job_type="leaderboard",
+        name=f"leaderboard:{sweep_dir.name}",
+        dir=str(sweep_dir),
+        mode=wandb_mode(config.logger),
+        reinit="create_new",
+    )
+    try:
+        run.log({"leaderboard": wandb_table(board)})
+    finally:
+        run.finish()

@@ -30,7 +30,11 @@ def run_identity(cfg: DictConfig) -> tuple[Path, str, str | None, list[str]]:
     name = hc.job.override_dirname or "defaults"
     group = None
     if hc.mode == RunMode.MULTIRUN:
-        group = Path(str(hc.sweep.dir)).name
+        from vaezoo.sweep import sweep_group
+
+        group = sweep_group(
+            hc.runtime.choices.get("experiment"), hc.overrides.task, Path(str(hc.sweep.dir)).name
+        )
         name = f"{hc.job.num}:{name}"
     choices = hc.runtime.choices
     tags = [f"{g}={choices.get(g)}" for g in ("model", "dataset", "likelihood", "kl") if choices.get(g)]
@@ -92,6 +96,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = build_loggers(cfg, job_dir, run_name, group, tags, run_id=run_id)
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        if isinstance(lg, WandbLogger):  # the summary keeps the best validation ELBO, not the last
+            lg.experiment.define_metric("val/elbo", summary="max")
+            lg.experiment.define_metric("val/*", summary="last")
     if ckpt_path:
         log.info("resuming from %s (W&B run %s)", ckpt_path, run_id)
     stop = GracefulStop(job_dir)
@@ -252,6 +259,8 @@ def fit_and_report(
             lg.experiment.summary.update(
                 {f"test/{k}": v for k, v in test_report.items() if isinstance(v, (int, float))}
             )
+            if report["best_val_elbo_nats"] is not None:
+                lg.experiment.summary["best/val/elbo"] = report["best_val_elbo_nats"]
     log.info(
         "test ELBO %.2f nats, IW bound (k=%s) %s, active units %d/%d",
         test_report["elbo_nats"],
