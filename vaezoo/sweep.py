@@ -110,15 +110,37 @@ class ReportFailures(Callback):
 PLACE_KEYS = ("paths.", "logger.", "hardware", "resume", "reproduce", "hydra.")
 
 
-def sweep_group(experiment: str | None, overrides: Any, folder_name: str) -> str:
-    """The W&B group of a multirun: what it is (its experiment, or its override keys), then its time.
+def swept_keys(task_overrides: Any, sweeper_params: Any = None) -> list[str]:
+    """The keys a multirun sweeps: command-line overrides with several values (``beta=1,4``,
+    ``range(...)``, ``choice(...)``) and the sweeper's ``params`` (e.g. an experiment's)."""
+    keys = []
+    for override in task_overrides or []:
+        key, _, value = str(override).lstrip("+~").partition("=")
+        if ("," in value or "(" in value) and not key.startswith(PLACE_KEYS):
+            keys.append(key)
+    keys += [str(k) for k in (sweeper_params or {})]
+    return list(dict.fromkeys(keys))
 
-    ``overrides`` are one job's task overrides (``beta=4``): in a sweep every job has the same keys.
-    """
-    keys = [str(o).lstrip("+~").split("=", 1)[0] for o in overrides]
-    keys = [k for k in keys if not k.startswith(PLACE_KEYS) and k != "experiment"]
-    what = experiment or ",".join(dict.fromkeys(keys)) or "defaults"
+
+def sweep_group(experiment: str | None, keys: list[str], folder_name: str) -> str:
+    """The W&B group of a multirun: what it is (its experiment, else its swept keys), then its time."""
+    what = experiment or ",".join(keys) or "sweep"
     return f"{what}-{folder_name}"[:128]  # W&B's limit on group names
+
+
+def sweep_group_of(sweep_dir: Path, experiment: str | None) -> str:
+    """:func:`sweep_group` from the ``multirun.yaml`` Hydra writes into the sweep folder before any job
+    starts (a job's own config holds only its own values, not the sweep's)."""
+    from omegaconf import OmegaConf
+
+    keys: list[str] = []
+    record = sweep_dir / "multirun.yaml"
+    if record.is_file():
+        hydra = OmegaConf.load(record).get("hydra", {})
+        keys = swept_keys(
+            OmegaConf.select(hydra, "overrides.task"), OmegaConf.select(hydra, "sweeper.params")
+        )
+    return sweep_group(experiment, keys, sweep_dir.name)
 
 
 class SummarizeSweep(Callback):
@@ -150,12 +172,12 @@ def log_leaderboard(config: DictConfig, board: Any, sweep_dir: Path) -> None:
     from vaezoo.builder import wandb_mode
     from vaezoo.leaderboard import wandb_table
 
-    choices = config.hydra.runtime.choices
-    overrides = [o.split("=", 1)[0] for o in config.hydra.overrides.task]
+    experiment = config.hydra.runtime.choices.get("experiment")
+    keys = swept_keys(config.hydra.overrides.task, config.hydra.sweeper.get("params"))
     run = wandb.init(
         project=config.logger.project,
         entity=config.logger.entity,
-        group=config.logger.group or sweep_group(choices.get("experiment"), overrides, sweep_dir.name),
+        group=config.logger.group or sweep_group(experiment, keys, sweep_dir.name),
         job_type="leaderboard",
         name=f"leaderboard:{sweep_dir.name}",
         dir=str(sweep_dir),
