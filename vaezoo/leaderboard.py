@@ -60,19 +60,27 @@ def format_value(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
-def _test(key: str) -> Callable[[dict[str, Any]], Any]:
-    return lambda results: (results.get("test") or {}).get(key)
+def _test(key: str) -> Callable[[Job, dict[str, Any]], Any]:
+    return lambda job, results: (results.get("test") or {}).get(key)
 
 
 #: Columns every finished job has (results.json's test section), with the direction that is better.
-BASE_COLUMNS: list[tuple[Column, Callable[[dict[str, Any]], Any]]] = [
+BASE_COLUMNS: list[tuple[Column, Callable[[Job, dict[str, Any]], Any]]] = [
     (Column("test ELBO", "max"), _test("elbo_nats")),
     (Column("IW bound", "max"), _test("iw_bound_nats")),
     (Column("log p(x|z)", "max"), _test("log_px_z_nats")),
     (Column("KL", None), _test("kl_nats")),
     (Column("active units", "max", 0), _test("active_units")),
-    (Column("train s", "min", 1), lambda r: r.get("train_seconds")),
+    (Column("recon MSE", "min", 4), _test("recon_mse")),
+    (
+        Column("ELBO learned prior", "max"),
+        lambda job, r: (job.prior_results or {}).get("test_elbo_learned_prior_nats"),
+    ),
+    (Column("epochs", None, 0), lambda job, r: r.get("epochs")),
+    (Column("train s", "min", 1), lambda job, r: r.get("train_seconds")),
 ]
+#: Shown even when no job has a value (the others appear only where some job has one).
+ALWAYS = ("job", "overrides", "status", "test ELBO", "IW bound", "KL", "train s")
 
 
 def metric_values(results: dict[str, Any]) -> dict[str, Any]:
@@ -126,7 +134,7 @@ def leaderboard(folder: str | Path | Iterable[Job]) -> Board:
         if failure is not None:
             row["error"] = failure.get("error", "")
         for column, get in BASE_COLUMNS:
-            row[column.name] = get(results) if results else None
+            row[column.name] = get(job, results) if results else None
         metrics = metric_values(results)
         metric_names.update(dict.fromkeys(metrics))
         row.update(metrics)
@@ -138,6 +146,7 @@ def leaderboard(folder: str | Path | Iterable[Job]) -> Board:
         *(c for c, _ in BASE_COLUMNS),
         *(Column(n, metric_direction(n), 3) for n in metric_names),
     ]
+    columns = [c for c in columns if c.name in ALWAYS or any(r.get(c.name) is not None for r in rows)]
     return Board(columns, rows, jobs)
 
 
@@ -172,7 +181,8 @@ def print_board(board: Board, report: Path | None = None, console: Any = None) -
 def markdown(board: Board) -> str:
     """The leaderboard as a Markdown table (best value per column in bold)."""
     best = {c.name: board.best(c) for c in board.columns}
-    lines = ["| " + " | ".join(c.name for c in board.columns) + " |", "|" + " --- |" * len(board.columns)]
+    head = " | ".join(c.name.replace("|", "\\|") for c in board.columns)
+    lines = [f"| {head} |", "|" + " --- |" * len(board.columns)]
     for row in board.rows:
         cells = []
         for column in board.columns:
