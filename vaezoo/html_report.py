@@ -191,6 +191,8 @@ def trade_off_plots(board: Board) -> list[str]:
         )
     )
     rate.update_layout(
+        width=620,
+        height=420,
         title="Reconstruction against KL (rate-distortion)",
         xaxis_title="KL (nats, rate)",
         yaxis_title="log p(x|z) (nats, reconstruction)",
@@ -198,23 +200,44 @@ def trade_off_plots(board: Board) -> list[str]:
     figures.append(rate)
     ranked = [c.name for c in board.columns if c.better and c.name not in ("train s",)]
     for key, values in swept_values(board).items():
-        xs = [values[i] for i in range(len(board.rows))]
-        fig = go.Figure()
-        for name in [*ranked, "KL"]:
-            points = [(x, r.get(name)) for x, r in zip(xs, board.rows, strict=True)]
-            points = sorted((x, y) for x, y in points if x is not None and isinstance(y, (int, float)))
-            if points:
-                fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], name=name))
-        fig.update_layout(title=f"Metrics against {key}", xaxis_title=key, yaxis_title="value")
-        if len({x for x in xs if x is not None and x > 0}) > 2 and all(x is None or x > 0 for x in xs):
-            fig.update_xaxes(type="log")
-        figures.append(fig)
+        figures.append(against_key(board, key, values, [*ranked, "KL"]))
     return [
-        f.update_layout(width=620, height=420, margin=dict(l=60, r=20, t=50, b=50)).to_html(
+        f.update_layout(margin=dict(l=60, r=20, t=60, b=50)).to_html(
             full_html=False, include_plotlyjs=False, config={"displaylogo": False}
         )
         for f in figures
     ]
+
+
+def against_key(board: Board, key: str, values: list[float | None], names: list[str]) -> Any:
+    """One small panel per metric against a swept number (log axis for positive values over a wide range)."""
+    from plotly.subplots import make_subplots
+
+    panels = []
+    for name in names:
+        points = [(x, r.get(name)) for x, r in zip(values, board.rows, strict=True)]
+        points = sorted((x, y) for x, y in points if x is not None and isinstance(y, (int, float)))
+        if points:
+            panels.append((name, points))
+    cols = min(4, len(panels))
+    rows = -(-len(panels) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[n for n, _ in panels], horizontal_spacing=0.08)
+    positive = [x for x in values if x is not None]
+    log_axis = min(positive) > 0 and max(positive) / min(positive) >= 10
+    for i, (name, points) in enumerate(panels):
+        fig.add_scatter(
+            x=[p[0] for p in points],
+            y=[p[1] for p in points],
+            name=name,
+            showlegend=False,
+            row=i // cols + 1,
+            col=i % cols + 1,
+        )
+        fig.update_xaxes(
+            title_text=key, type="log" if log_axis else "linear", row=i // cols + 1, col=i % cols + 1
+        )
+    fig.update_layout(title=f"Metrics against {key}", width=300 * cols, height=260 * rows + 60)
+    return fig
 
 
 def inline_png(path: Path) -> str:
