@@ -94,3 +94,16 @@ def test_report_is_one_file_with_the_leaderboard_and_no_external_reference(tmp_p
     for attribute in re.findall(r"(?:src|href)=['\"]([^'\"]+)", markup):
         assert not re.match(r"(https?:)?//", attribute), attribute
     assert "href='0_beta=1/'" in page and "href='#job-0_beta-1'" in page
+
+
+def test_wandb_group_says_what_the_sweep_is():
+    from vaezoo.sweep import sweep_group, swept_keys
+
+    keys = swept_keys(
+        ["beta=1,4", "dataset=digits", "paths.runs=/a,/b", "model=vanilla,hvae", "lr=range(1,3)"]
+    )
+    assert keys == ["beta", "model", "lr"]
+    assert swept_keys(["dataset=digits"], {"beta": "1,4"}) == ["beta"]  # an experiment's sweeper params
+    assert sweep_group(None, keys, "2026-11-22_04-38-07-cd2ca9") == "beta,model,lr-2026-11-22_04-38-07-cd2ca9"
+    assert sweep_group("quickstart", keys, "t") == "quickstart-t"
+    assert len(sweep_group(None, ["k" * 200], "t")) == 128
