@@ -156,7 +156,10 @@ def print_board(board: Board, report: Path | None = None, console: Any = None) -
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # a log file or a pipe: wide enough that no number is cut
+            console = Console(width=220)
     table = Table(title=f"Leaderboard ({len(board.rows)} jobs; best per column in bold green)")
     for column in board.columns:
         table.add_column(
