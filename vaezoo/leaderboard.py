@@ -162,9 +162,8 @@ def print_board(board: Board, report: Path | None = None, console: Any = None) -
             console = Console(width=220)
     table = Table(title=f"Leaderboard ({len(board.rows)} jobs; best per column in bold green)")
     for column in board.columns:
-        table.add_column(
-            column.name, justify="right" if column.better or column.name.endswith("KL") else "left"
-        )
+        text_column = column.name in ("job", "overrides", "status")
+        table.add_column(column.name, justify="left" if text_column else "right", no_wrap=not text_column)
     best = {c.name: board.best(c) for c in board.columns}
     for row in board.rows:
         cells = []
