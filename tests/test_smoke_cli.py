@@ -24,7 +24,7 @@ def test_beta_vae_multirun_leaves_wandb_run_results_and_checkpoints(tmp_path):
     run = offline_run(run_dir)
     assert run["config"]["beta"] == 4.0
     assert run["config"]["model"]["name"] == "beta_vae"
-    assert run["group"] == job.parent.name
+    assert run["group"] == f"sweep-{job.parent.name}"  # no swept key: "sweep", then the sweep folder
     assert "model=beta_vae" in run["tags"]
     assert "test/iw_bound_nats" in run["summary"]
     assert run["exit"] == 0
