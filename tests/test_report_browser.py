@@ -14,7 +14,15 @@ from tests.conftest import TINY, run_cli
 from tests.wandb_records import offline_run
 from vaezoo.jobs import find_jobs
 
-SWEEP = ["-m", *TINY, "beta=1,4", "pictures.n_examples=200", "pictures.tsne_points=100", "logger=wandb"]
+SWEEP = [
+    "-m",
+    *TINY,
+    "beta=1,4",
+    "pictures.enabled=true",
+    "pictures.n_examples=200",
+    "pictures.tsne_points=100",
+    "logger=wandb",
+]
 
 
 @pytest.fixture(scope="module")
