@@ -30,11 +30,9 @@ def run_identity(cfg: DictConfig) -> tuple[Path, str, str | None, list[str]]:
     name = hc.job.override_dirname or "defaults"
     group = None
     if hc.mode == RunMode.MULTIRUN:
-        from vaezoo.sweep import sweep_group
+        from vaezoo.sweep import sweep_group_of
 
-        group = sweep_group(
-            hc.runtime.choices.get("experiment"), hc.overrides.task, Path(str(hc.sweep.dir)).name
-        )
+        group = sweep_group_of(Path(str(hc.sweep.dir)), hc.runtime.choices.get("experiment"))
         name = f"{hc.job.num}:{name}"
     choices = hc.runtime.choices
     tags = [f"{g}={choices.get(g)}" for g in ("model", "dataset", "likelihood", "kl") if choices.get(g)]
