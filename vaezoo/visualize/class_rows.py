@@ -33,5 +33,5 @@ def draw(scene: Scene, path: Path) -> Path:
         path,
         title="One row per class; each column shares its prior latent",
         row_labels=[f"class {int(c)}" for c in classes],
-        col_labels=[f"z{i}" for i in range(COLUMNS)],
+        col_labels=[f"draw {i + 1}" for i in range(COLUMNS)],  # prior draws, not latent units
     )
