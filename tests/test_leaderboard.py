@@ -107,3 +107,18 @@ def test_wandb_group_says_what_the_sweep_is():
     assert sweep_group(None, keys, "2026-11-22_04-38-07-cd2ca9") == "beta,model,lr-2026-11-22_04-38-07-cd2ca9"
     assert sweep_group("quickstart", keys, "t") == "quickstart-t"
     assert len(sweep_group(None, ["k" * 200], "t")) == 128
+
+
+def test_report_command_writes_the_report_or_says_in_one_line_why_not(tmp_path: Path):
+    from tests.conftest import run_cli
+
+    done = run_cli([str(sweep(tmp_path / "sweep"))], cwd=tmp_path, module="vaezoo.report")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "sweep" / "report.html").is_file() and "Leaderboard (3 jobs" in done.stdout
+    (tmp_path / "empty").mkdir()
+    empty = run_cli([str(tmp_path / "empty")], cwd=tmp_path, module="vaezoo.report")
+    assert empty.returncode == 2
+    assert (
+        empty.stderr.strip()
+        == f"vaezoo: error: no job folders under {tmp_path / 'empty'}; give a sweep folder or a runs folder"
+    )
