@@ -51,12 +51,13 @@ def test_wandb_runs_say_what_the_sweep_is_and_keep_the_best_values(finished_swee
     assert len(runs) == 2
     for run in runs:
         assert run["job_type"] == "train" and run["group"] == f"beta-{sweep.name}"
-        assert {"pictures/traversals", "pictures/tsne"} <= run["history_keys"]
+        logged = {key.split("/")[1] for key in run["history_keys"] if key.startswith("pictures/")}
+        assert {"traversals", "interpolations", "tsne", "anomaly_histograms", "curves"} <= logged
         # The summary holds the best validation ELBO (the best checkpoint's), not the last epoch's.
         assert run["summary"]["val/elbo"] == {"max": pytest.approx(run["summary"]["best/val/elbo"])}
-    (board,) = [offline_run(p) for p in sweep.glob("wandb/offline-run-*")]
+    (board,) = [offline_run(p) for p in sweep.glob(".leaderboard/wandb/offline-run-*")]
     assert board["job_type"] == "leaderboard" and board["group"] == f"beta-{sweep.name}"
-    assert "leaderboard" in board["history_keys"]
+    assert {"leaderboard/nrows", "leaderboard/ncols"} <= board["history_keys"]
 
 
 def browser() -> tuple[str, str]:

@@ -166,6 +166,13 @@ class SummarizeSweep(Callback):
             log.error("could not summarise the sweep in %s: %s", sweep_dir, err)
 
 
+def leaderboard_dir(sweep_dir: Path) -> Path:
+    """Where the leaderboard's W&B run is written: hidden, so the sweep folder's subfolders stay its jobs."""
+    folder = sweep_dir / ".leaderboard"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def log_leaderboard(config: DictConfig, board: Any, sweep_dir: Path) -> None:
     import wandb
 
@@ -180,7 +187,7 @@ def log_leaderboard(config: DictConfig, board: Any, sweep_dir: Path) -> None:
         group=config.logger.group or sweep_group(experiment, keys, sweep_dir.name),
         job_type="leaderboard",
         name=f"leaderboard:{sweep_dir.name}",
-        dir=str(sweep_dir),
+        dir=str(leaderboard_dir(sweep_dir)),
         mode=wandb_mode(config.logger),
         reinit="create_new",
     )
