@@ -47,7 +47,7 @@ def test_a_multirun_ends_with_its_leaderboard_and_report(finished_sweep):
 
 def test_wandb_runs_say_what_the_sweep_is_and_keep_the_best_values(finished_sweep):
     sweep, _ = finished_sweep
-    runs = [offline_run(p) for p in sorted(sweep.glob("*/wandb/offline-run-*"))]
+    runs = [offline_run(p) for job in find_jobs(sweep) for p in job.path.glob("wandb/offline-run-*")]
     assert len(runs) == 2
     for run in runs:
         assert run["job_type"] == "train" and run["group"] == f"beta-{sweep.name}"

@@ -24,7 +24,7 @@ def zoo_multirun(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     proc = run_cli(["-m", f"model={','.join(FAMILIES)}", *TINY, "trainer.log_every_n_steps=10"], cwd=cwd)
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = {}
-    for job in sorted(p for p in (cwd / "runs" / "multirun").glob("*/*") if p.is_dir()):
+    for job in sorted(p for p in (cwd / "runs" / "multirun").glob("*/*") if (p / ".hydra").is_dir()):
         jobs[json.loads((job / "results.json").read_text())["model"]] = job
     return jobs
 
