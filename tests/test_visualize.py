@@ -147,3 +147,22 @@ def test_unknown_picture_or_ood_set_is_one_clear_error(compose_cfg, tmp_path: Pa
 def test_every_registered_picture_says_where_it_applies():
     assert len(PICTURES) >= 10
     assert all(p.applies_to for p in PICTURES.values())
+
+
+def test_factor_traversals_pick_the_unit_that_carries_each_factor(compose_cfg, tmp_path: Path):
+    from vaezoo.visualize import PICTURES, Factors, first_test_examples
+    from vaezoo.visualize.factor_traversals import most_informative
+
+    torch.manual_seed(0)
+    datamodule, model = digits_model(compose_cfg, "model.latent_dim=4")
+    silence_unit(model, 3)
+    x, y = first_test_examples(datamodule, 200)
+    with torch.no_grad():
+        codes = model.representation(x, y)
+    # Two known factors: one read off unit 2, one off unit 0 (thresholded, as discrete factors are).
+    factors = torch.stack([(codes[:, 2] > codes[:, 2].median()).long(), (codes[:, 0] * 3).round().long()], 1)
+    assert [d for d, _ in most_informative(codes, factors)] == [2, 0]
+    scene = Scene(model=model, x=x, y=y, factors=Factors(["size", "shape"], factors))
+    with torch.no_grad():
+        path = PICTURES["factor_traversals"].draw(scene, tmp_path / "f.png")
+    assert imread(path).shape[0] >= 2 * MIN_IMAGE_PX
