@@ -53,7 +53,7 @@ def test_every_family_runs_in_one_wandb_group(zoo_multirun):
             assert not any(k.startswith("images/samples") for k in run["history_keys"])
         else:
             assert any(k.startswith("images/samples") for k in run["history_keys"]), model
-    assert len(groups) == 1 and groups.pop() == next(iter(zoo_multirun.values())).parent.name
+    assert len(groups) == 1 and groups.pop() == f"model-{next(iter(zoo_multirun.values())).parent.name}"
     log = (zoo_multirun["vqvae"] / "vaezoo.log").read_text()
     assert log.count("no sample grid for this model: no prior trained") == 1
 
