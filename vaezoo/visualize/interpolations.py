@@ -63,7 +63,7 @@ def draw(scene: Scene, path: Path) -> Path:
     t = torch.linspace(0, 1, STEPS, device=a.device)
     rows, labels = [], []
     for p, (i, j) in enumerate(pairs):
-        y = None if scene.y is None else scene.y[i].expand(STEPS)  # the first image's label throughout
+        y = None if scene.y is None else scene.y[i].expand(STEPS, *scene.y.shape[1:])  # first image's label
         for kind, path_fn in (("lerp", lerp), ("slerp", slerp)):
             z = path_fn(a[p : p + 1], b[p : p + 1], t)[0]
             rows.append(scene.decode(z, y))
