@@ -28,6 +28,7 @@ TINY = [
     "eval.iw_k=8",
     "eval.iw_chunk=4",
     "images.n_images=16",
+    "pictures.enabled=false",  # the latent-space pictures are tested in test_visualize/test_report_browser
 ]
 
 

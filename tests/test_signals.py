@@ -77,7 +77,7 @@ def test_sigterm_stops_a_sweep_and_its_job_resumes(straight, tmp_path):
     assert proc.returncode == 143, proc.stderr[-3000:]
     assert "interrupted by SIGTERM" in last_line(proc.stderr)
     (sweep,) = (runs / "multirun").iterdir()
-    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    jobs = sorted(p for p in sweep.iterdir() if (p / ".hydra").is_dir())
     assert len(jobs) == 1 and jobs[0].name.startswith("0_")  # the second job never started
     failed = json.loads((jobs[0] / "failed.json").read_text())
     assert failed["interrupted"] == signal.SIGTERM and "resume=" in failed["resume"]

@@ -35,7 +35,7 @@ def test_local_parallel_launcher_runs_a_four_job_sweep_as_one_wandb_group(tmp_pa
         groups.add(run["group"])
         names.add(run["name"])
     assert sorted(betas) == [1.0, 2.0, 3.0, 4.0]
-    assert groups == {done[0].parent.name} and len(names) == 4  # one group: the sweep, across workers
+    assert groups == {f"beta-{done[0].parent.name}"} and len(names) == 4  # one group, across workers
 
 
 def test_a_failing_job_keeps_the_other_results_and_is_reported(tmp_path):

@@ -23,7 +23,7 @@ def test_sweep_over_models_and_betas_is_one_wandb_group(tmp_path):
     args = ["-m", "model=vanilla,beta_vae", "beta=1,4", *TINY, "trainer.max_epochs=1"]
     proc = run_cli(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    jobs = sorted(p for p in (tmp_path / "runs" / "multirun").glob("*/*") if p.is_dir())
+    jobs = sorted(p for p in (tmp_path / "runs" / "multirun").glob("*/*") if (p / ".hydra").is_dir())
     assert len(jobs) == 4
     runs = [offline_run(next((job / "wandb").glob("offline-run-*"))) for job in jobs]
     assert len({run["group"] for run in runs}) == 1

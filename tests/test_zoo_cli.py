@@ -24,7 +24,7 @@ def zoo_multirun(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     proc = run_cli(["-m", f"model={','.join(FAMILIES)}", *TINY, "trainer.log_every_n_steps=10"], cwd=cwd)
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = {}
-    for job in sorted(p for p in (cwd / "runs" / "multirun").glob("*/*") if p.is_dir()):
+    for job in sorted(p for p in (cwd / "runs" / "multirun").glob("*/*") if (p / ".hydra").is_dir()):
         jobs[json.loads((job / "results.json").read_text())["model"]] = job
     return jobs
 
@@ -53,7 +53,7 @@ def test_every_family_runs_in_one_wandb_group(zoo_multirun):
             assert not any(k.startswith("images/samples") for k in run["history_keys"])
         else:
             assert any(k.startswith("images/samples") for k in run["history_keys"]), model
-    assert len(groups) == 1 and groups.pop() == next(iter(zoo_multirun.values())).parent.name
+    assert len(groups) == 1 and groups.pop() == f"model-{next(iter(zoo_multirun.values())).parent.name}"
     log = (zoo_multirun["vqvae"] / "vaezoo.log").read_text()
     assert log.count("no sample grid for this model: no prior trained") == 1
 

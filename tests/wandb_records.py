@@ -53,12 +53,18 @@ def offline_run(path: Path) -> dict[str, Any]:
     """Summary of one offline run folder: id, name, group, tags, config, history keys, summary."""
     files = list(Path(path).glob("run-*.wandb"))
     assert len(files) == 1, f"expected one run-*.wandb in {path}, found {files}"
-    info: dict[str, Any] = {"config": {}, "history_keys": set(), "summary": {}, "exit": None}
+    info: dict[str, Any] = {"config": {}, "history_keys": set(), "summary": {}, "exit": None, "artifacts": []}
     for record in records(files[0]):
         which = record.WhichOneof("record_type")
         if which == "run":
             run = record.run
-            info.update(id=run.run_id, name=run.display_name, group=run.run_group, tags=list(run.tags))
+            info.update(
+                id=run.run_id,
+                name=run.display_name,
+                group=run.run_group,
+                tags=list(run.tags),
+                job_type=run.job_type,
+            )
             for item in run.config.update:
                 info["config"][item.key] = json.loads(item.value_json)
         elif which == "config":
@@ -69,6 +75,8 @@ def offline_run(path: Path) -> dict[str, Any]:
         elif which == "summary":
             for item in record.summary.update:
                 info["summary"][item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+        elif which == "artifact":
+            info["artifacts"].append((record.artifact.type, record.artifact.name))
         elif which == "exit":
             info["exit"] = record.exit.exit_code
     return info

@@ -118,8 +118,10 @@ def build_loggers(
     group: str | None,
     tags: list[str],
     run_id: str | None = None,
+    job_type: str = "train",
 ) -> list:
-    """CSV (+ W&B) loggers; ``run_id`` fixes the W&B run id so a resumed job continues the same run."""
+    """CSV (+ W&B) loggers; ``run_id`` fixes the W&B run id so a resumed job continues the same run;
+    ``job_type`` (train, evaluate, prior) groups the runs of one stage in W&B's dashboards."""
     from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
     kind = cfg.logger.name
@@ -148,6 +150,8 @@ def build_loggers(
                 mode=mode,
                 id=run_id,
                 resume="allow" if run_id else None,
+                job_type=job_type,
+                log_model=bool(cfg.logger.get("log_checkpoints", False)),
                 settings=wandb.Settings(init_timeout=float(cfg.logger.get("init_timeout", 25))),
             )
 

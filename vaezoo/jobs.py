@@ -52,6 +52,11 @@ class Job:
         return _read_json(self.path / RESULTS)
 
     @property
+    def prior_results(self) -> dict[str, Any] | None:
+        """The learned prior's results (``prior/results.json``, from ``python -m vaezoo.prior``)."""
+        return _read_json(self.path / "prior" / RESULTS)
+
+    @property
     def failure(self) -> dict[str, Any] | None:
         return _read_json(self.path / FAILED)
 

@@ -78,7 +78,9 @@ def train_prior(cfg: DictConfig) -> dict[str, Any]:
         split: DataLoader(TensorDataset(c), batch_size=cfg.batch_size, shuffle=split == "train")
         for split, c in codes.items()
     }
-    loggers = build_loggers(cfg, out_dir, f"prior:{job_dir.name}", wandb_group(job_dir), ["prior=pixelcnn"])
+    loggers = build_loggers(
+        cfg, out_dir, f"prior:{job_dir.name}", wandb_group(job_dir), ["prior=pixelcnn"], job_type="prior"
+    )
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     checkpoint = ModelCheckpoint(

@@ -104,3 +104,94 @@ class ReportFailures(Callback):
             ),
         ]
         print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+#: Override keys that say where or how a sweep ran, not what it compares (left out of W&B group names).
+PLACE_KEYS = ("paths.", "logger.", "hardware", "resume", "reproduce", "hydra.")
+
+
+def swept_keys(task_overrides: Any, sweeper_params: Any = None) -> list[str]:
+    """The keys a multirun sweeps: command-line overrides with several values (``beta=1,4``,
+    ``range(...)``, ``choice(...)``) and the sweeper's ``params`` (e.g. an experiment's)."""
+    keys = []
+    for override in task_overrides or []:
+        key, _, value = str(override).lstrip("+~").partition("=")
+        if ("," in value or "(" in value) and not key.startswith(PLACE_KEYS):
+            keys.append(key)
+    keys += [str(k) for k in (sweeper_params or {})]
+    return list(dict.fromkeys(keys))
+
+
+def sweep_group(experiment: str | None, keys: list[str], folder_name: str) -> str:
+    """The W&B group of a multirun: what it is (its experiment, else its swept keys), then its time."""
+    what = experiment or ",".join(keys) or "sweep"
+    return f"{what}-{folder_name}"[:128]  # W&B's limit on group names
+
+
+def sweep_group_of(sweep_dir: Path, experiment: str | None) -> str:
+    """:func:`sweep_group` from the ``multirun.yaml`` Hydra writes into the sweep folder before any job
+    starts (a job's own config holds only its own values, not the sweep's)."""
+    from omegaconf import OmegaConf
+
+    keys: list[str] = []
+    record = sweep_dir / "multirun.yaml"
+    if record.is_file():
+        hydra = OmegaConf.load(record).get("hydra", {})
+        keys = swept_keys(
+            OmegaConf.select(hydra, "overrides.task"), OmegaConf.select(hydra, "sweeper.params")
+        )
+    return sweep_group(experiment, keys, sweep_dir.name)
+
+
+class SummarizeSweep(Callback):
+    """At the end of a multirun: the leaderboard in the terminal, the HTML report in the sweep folder,
+    and the leaderboard as one W&B table (in a run of job type "leaderboard", in the sweep's group)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from vaezoo.html_report import write_report
+        from vaezoo.leaderboard import leaderboard, print_board
+
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        if not sweep_dir.is_dir():
+            return
+        try:
+            board = leaderboard(sweep_dir)
+            if not board.rows:
+                return
+            report = write_report(sweep_dir)
+            print_board(board, report=report)
+            if config.logger.name == "wandb":
+                log_leaderboard(config, board, sweep_dir)
+        except Exception as err:  # the jobs' results are safe; only the summary is missing
+            log.error("could not summarise the sweep in %s: %s", sweep_dir, err)
+
+
+def leaderboard_dir(sweep_dir: Path) -> Path:
+    """Where the leaderboard's W&B run is written: hidden, so the sweep folder's subfolders stay its jobs."""
+    folder = sweep_dir / ".leaderboard"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def log_leaderboard(config: DictConfig, board: Any, sweep_dir: Path) -> None:
+    import wandb
+
+    from vaezoo.builder import wandb_mode
+    from vaezoo.leaderboard import wandb_table
+
+    experiment = config.hydra.runtime.choices.get("experiment")
+    keys = swept_keys(config.hydra.overrides.task, config.hydra.sweeper.get("params"))
+    run = wandb.init(
+        project=config.logger.project,
+        entity=config.logger.entity,
+        group=config.logger.group or sweep_group(experiment, keys, sweep_dir.name),
+        job_type="leaderboard",
+        name=f"leaderboard:{sweep_dir.name}",
+        dir=str(leaderboard_dir(sweep_dir)),
+        mode=wandb_mode(config.logger),
+        reinit="create_new",
+    )
+    try:
+        run.log({"leaderboard": wandb_table(board)})
+    finally:
+        run.finish()

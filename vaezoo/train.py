@@ -30,7 +30,9 @@ def run_identity(cfg: DictConfig) -> tuple[Path, str, str | None, list[str]]:
     name = hc.job.override_dirname or "defaults"
     group = None
     if hc.mode == RunMode.MULTIRUN:
-        group = Path(str(hc.sweep.dir)).name
+        from vaezoo.sweep import sweep_group_of
+
+        group = sweep_group_of(Path(str(hc.sweep.dir)), hc.runtime.choices.get("experiment"))
         name = f"{hc.job.num}:{name}"
     choices = hc.runtime.choices
     tags = [f"{g}={choices.get(g)}" for g in ("model", "dataset", "likelihood", "kl") if choices.get(g)]
@@ -92,6 +94,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = build_loggers(cfg, job_dir, run_name, group, tags, run_id=run_id)
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        if isinstance(lg, WandbLogger):  # the summary keeps the best validation ELBO, not the last
+            lg.experiment.define_metric("val/elbo", summary="max")
+            lg.experiment.define_metric("val/*", summary="last")
     if ckpt_path:
         log.info("resuming from %s (W&B run %s)", ckpt_path, run_id)
     stop = GracefulStop(job_dir)
@@ -120,6 +125,30 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             for lg in loggers:
                 if isinstance(lg, WandbLogger):
                     lg.experiment.finish(exit_code=exit_code)
+
+
+def draw_and_log_pictures(cfg: DictConfig, model: Any, datamodule: Any, job: Any, loggers: list) -> None:
+    """The latent-space pictures (:mod:`vaezoo.visualize`) into the job's images/, and onto its W&B run."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    from vaezoo.visualize import draw_pictures
+
+    started = time.perf_counter()
+    drawn = draw_pictures(
+        model,
+        datamodule,
+        job.path / "images",
+        metrics_rows=job.metrics_rows(),
+        n_examples=int(cfg.pictures.n_examples),
+        ood=cfg.pictures.ood,
+        tsne_points=int(cfg.pictures.tsne_points),
+        seed=int(cfg.seed),
+    )
+    log.info("pictures (%s) drawn in %.1f s", ", ".join(drawn), time.perf_counter() - started)
+    for lg in loggers:
+        if isinstance(lg, WandbLogger):
+            for name, path in drawn.items():
+                lg.log_image(key=f"pictures/{name}", images=[str(path)])
 
 
 def check_resumable(job_dir: Path, module: Any) -> Path:
@@ -221,11 +250,15 @@ def fit_and_report(
     if original is not None:
         report["reproduction"] = report_reproduction(Path(cfg.reproduce), original, report)
     Job(job_dir).write_results(report)  # strict JSON: a NaN becomes null, with the reason under "nulls"
+    if cfg.pictures.enabled:
+        draw_and_log_pictures(cfg, module.model, datamodule, Job(job_dir), loggers)
     for lg in loggers:
         if isinstance(lg, WandbLogger):
             lg.experiment.summary.update(
                 {f"test/{k}": v for k, v in test_report.items() if isinstance(v, (int, float))}
             )
+            if report["best_val_elbo_nats"] is not None:
+                lg.experiment.summary["best/val/elbo"] = report["best_val_elbo_nats"]
     log.info(
         "test ELBO %.2f nats, IW bound (k=%s) %s, active units %d/%d",
         test_report["elbo_nats"],

@@ -112,6 +112,15 @@ class VAEModel(nn.Module, ABC):
     def kl_per_dim(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """KL(q || p) per example and flat latent dimension [B, D], in nats (sums to the ELBO's KL)."""
 
+    def latent_layers(self) -> list[tuple[str, int]] | None:
+        """Named layers of the flat latent, in :meth:`representation`'s order, as (name, size);
+        None for a single layer. Pictures vary one layer at a time where there are several."""
+        return None
+
+    def code_indices(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, int] | None:
+        """Discrete code indices [B, ...] of x and the codebook size; None for continuous latents."""
+        return None
+
     def log_importance_weights(self, x: Tensor, y: Tensor | None = None, k: int = 1) -> Tensor:
         """log p(x, z_s) - log q(z_s|x) for k posterior samples per example: [k, B].
 

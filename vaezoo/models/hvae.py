@@ -262,6 +262,9 @@ class HierarchicalVAE(VAEModel):
             s = layer.update(s, mu_p)
         return shapes[::-1]
 
+    def latent_layers(self) -> list[tuple[str, int]]:
+        return [(f"z{i + 1}", math.prod(shape)) for i, shape in enumerate(self.latent_shapes())]
+
     @torch.no_grad()
     def decode_latent(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """Decode flat [B, Σ_l D_l] latents (z1 first) by running the top-down path with each z_l fixed."""

@@ -257,6 +257,9 @@ class VQVAE(VAEModel):
         """The code grid of each image: [B, h, w] in 0..num_codes-1."""
         return self.quantize(self.encode(x))[1]
 
+    def code_indices(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, int]:
+        return self.codes(x), self.num_codes
+
     @torch.no_grad()
     def decode_codes(self, codes: Tensor) -> Tensor:
         """Mean images for code grids [B, h, w]."""

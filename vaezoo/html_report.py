@@ -1,0 +1,275 @@
+"""One self-contained HTML report of a sweep or runs folder: leaderboard, trade-off plots, job sections.
+
+Everything is inlined (plotly.js from the plotly package's offline bundle, styles, the PNGs as base64),
+and a Content-Security-Policy forbids every network request, so the file works offline and can be
+mailed. It reads job folders only through :mod:`vaezoo.jobs` (via :func:`vaezoo.leaderboard.leaderboard`).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from vaezoo.jobs import Job
+from vaezoo.leaderboard import Board, leaderboard
+
+REPORT = "report.html"
+#: Pictures shown per job, in this order (others the job drew follow); per-epoch copies are left out.
+IMAGE_ORDER = (
+    "curves",
+    "samples",
+    "reconstructions",
+    "traversals",
+    "interpolations",
+    "manifold",
+    "tsne",
+    "anomaly_histograms",
+    "class_rows",
+    "layers",
+    "code_usage",
+    "factor_traversals",
+)
+#: No request may leave the file: scripts, styles and images are inline or data: URLs.
+CSP = (
+    "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+    "img-src data:; font-src data:"
+)
+
+STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222}
+h1{font-size:1.5em} h2{margin-top:2em;border-bottom:1px solid #ccc} h3{margin:1.2em 0 .3em}
+table.board{border-collapse:collapse;font-size:13px}
+.board th,.board td{padding:3px 8px;border-bottom:1px solid #ddd}
+.board th{cursor:pointer;background:#f4f4f4;position:sticky;top:0;white-space:nowrap}
+.board th.asc::after{content:" \\25B2"} .board th.desc::after{content:" \\25BC"}
+.board td.num{text-align:right;font-variant-numeric:tabular-nums}
+.board td.best{font-weight:bold;color:#0a7d32}
+.board tr.failed td{color:#b00020} #filter{margin:.5em 0;padding:4px;width:24em}
+.pictures img{max-width:100%;border:1px solid #eee;margin:4px 0;display:block}
+pre{background:#f7f7f7;padding:.6em;overflow:auto;max-height:30em;font-size:12px}
+.muted{color:#777} .plots{display:flex;flex-wrap:wrap;gap:1em}
+"""
+
+SCRIPT = """
+(function(){
+  const table=document.getElementById('board'); if(!table) return;
+  const body=table.tBodies[0];
+  table.querySelectorAll('th').forEach(function(th,i){
+    th.addEventListener('click',function(){
+      const asc=!th.classList.contains('asc');
+      table.querySelectorAll('th').forEach(function(h){h.classList.remove('asc','desc');});
+      th.classList.add(asc?'asc':'desc');
+      const rows=Array.from(body.rows);
+      rows.sort(function(a,b){
+        const x=a.cells[i].dataset.value, y=b.cells[i].dataset.value;
+        const nx=parseFloat(x), ny=parseFloat(y);
+        let c;
+        if(x===''&&y!=='') c=1; else if(y===''&&x!=='') c=-1;
+        else if(!isNaN(nx)&&!isNaN(ny)) c=nx-ny; else c=String(x).localeCompare(String(y));
+        return asc?c:-c;
+      });
+      rows.forEach(function(r){body.appendChild(r);});
+    });
+  });
+  const filter=document.getElementById('filter');
+  filter.addEventListener('input',function(){
+    const q=filter.value.toLowerCase();
+    Array.from(body.rows).forEach(function(r){r.style.display=r.textContent.toLowerCase().includes(q)?'':'none';});
+  });
+})();
+"""
+
+
+def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
+    """Write the report of every job under ``folder`` to ``out`` (default ``<folder>/report.html``)."""
+    folder = Path(folder).expanduser().resolve()
+    board = leaderboard(folder)
+    out = Path(out) if out is not None else folder / REPORT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(board, folder, out.parent), encoding="utf-8")
+    return out
+
+
+def render(board: Board, folder: Path, report_dir: Path) -> str:
+    import plotly.offline
+
+    finished = sum(r["status"] == "finished" for r in board.rows)
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">",
+        f"<title>vaezoo report: {html.escape(folder.name)}</title><style>{STYLE}</style>",
+        f"<script>{plotly.offline.get_plotlyjs()}</script></head><body>",
+        f"<h1>vaezoo report: {html.escape(str(folder))}</h1>",
+        f"<p class='muted'>{len(board.rows)} jobs, {finished} finished. Click a column header to sort; type "
+        "to filter. Test ELBO and IW bound are in nats per example (higher is better); "
+        "best values in green.</p>",
+        "<h2 id='leaderboard'>Leaderboard</h2>",
+        "<input id='filter' type='search' placeholder='filter rows, e.g. beta=4 or failed'>",
+        board_table(board, report_dir),
+        "<h2 id='trade-offs'>Trade-offs across the sweep</h2><div class='plots'>",
+        *trade_off_plots(board),
+        "</div>",
+        *(job_section(job, row, report_dir) for job, row in zip(board.jobs, board.rows, strict=True)),
+        f"<script>{SCRIPT}</script></body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def anchor(job: Job) -> str:
+    return "job-" + re.sub(r"[^A-Za-z0-9_-]", "-", job.name)
+
+
+def relative_link(path: Path, report_dir: Path) -> str:
+    """A link that works from the file system wherever the report and the job folders sit together."""
+    return Path(os.path.relpath(path, report_dir)).as_posix()
+
+
+def board_table(board: Board, report_dir: Path) -> str:
+    best = {c.name: board.best(c) for c in board.columns}
+    head = "".join(f"<th>{html.escape(c.name)}</th>" for c in board.columns)
+    rows = []
+    for job, row in zip(board.jobs, board.rows, strict=True):
+        cells = []
+        for column in board.columns:
+            value = row.get(column.name)
+            text = html.escape(board.text(row, column))
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            classes = ["num"] if number else []
+            if best[column.name] is not None and value == best[column.name]:
+                classes.append("best")
+            if column.name == "job":
+                text = f"<a href='#{anchor(job)}'>{text}</a>"
+            elif column.name == "status" and row["status"] == "failed":
+                text = f"failed: {html.escape(str(row.get('error', ''))[:120])}"
+            data = "" if value is None else html.escape(str(value), quote=True)
+            cells.append(f"<td class='{' '.join(classes)}' data-value=\"{data}\">{text}</td>")
+        rows.append(f"<tr class='{row['status']}'>{''.join(cells)}</tr>")
+    body = "".join(rows)
+    return f"<table id='board' class='board'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def swept_values(board: Board) -> dict[str, list[float | None]]:
+    """Keys set to numbers by the jobs' overrides, with two or more distinct values: {key: value per row}."""
+    found: dict[str, list[float | None]] = {}
+    for i, job in enumerate(board.jobs):
+        for override in job.overrides:
+            key, _, value = override.lstrip("+").partition("=")
+            try:
+                number = float(value)
+            except ValueError:
+                continue
+            found.setdefault(key, [None] * len(board.jobs))[i] = number
+    return {k: v for k, v in found.items() if len({x for x in v if x is not None}) > 1}
+
+
+def trade_off_plots(board: Board) -> list[str]:
+    """Reconstruction against KL over the jobs, and every ranked metric against each swept number."""
+    import plotly.graph_objects as go
+
+    done = [
+        i for i, r in enumerate(board.rows) if r.get("KL") is not None and r.get("log p(x|z)") is not None
+    ]
+    if not done:
+        return ["<p class='muted'>No finished job yet.</p>"]
+    labels = [board.rows[i]["overrides"] for i in done]
+    figures = []
+    rate = go.Figure(
+        go.Scatter(
+            x=[board.rows[i]["KL"] for i in done],
+            y=[board.rows[i]["log p(x|z)"] for i in done],
+            mode="markers+text",
+            text=labels,
+            textposition="top center",
+            hovertemplate="%{text}<br>KL %{x:.2f}<br>log p(x|z) %{y:.2f}<extra></extra>",
+        )
+    )
+    rate.update_layout(
+        width=620,
+        height=420,
+        title="Reconstruction against KL (rate-distortion)",
+        xaxis_title="KL (nats, rate)",
+        yaxis_title="log p(x|z) (nats, reconstruction)",
+    )
+    figures.append(rate)
+    ranked = [c.name for c in board.columns if c.better and c.name not in ("train s",)]
+    for key, values in swept_values(board).items():
+        figures.append(against_key(board, key, values, [*ranked, "KL"]))
+    return [
+        f.update_layout(margin=dict(l=60, r=20, t=60, b=50)).to_html(
+            full_html=False, include_plotlyjs=False, config={"displaylogo": False}
+        )
+        for f in figures
+    ]
+
+
+def against_key(board: Board, key: str, values: list[float | None], names: list[str]) -> Any:
+    """One small panel per metric against a swept number (log axis for positive values over a wide range)."""
+    from plotly.subplots import make_subplots
+
+    panels = []
+    for name in names:
+        points = [(x, r.get(name)) for x, r in zip(values, board.rows, strict=True)]
+        points = sorted((x, y) for x, y in points if x is not None and isinstance(y, (int, float)))
+        if points:
+            panels.append((name, points))
+    cols = min(4, len(panels))
+    rows = -(-len(panels) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[n for n, _ in panels], horizontal_spacing=0.08)
+    positive = [x for x in values if x is not None]
+    log_axis = min(positive) > 0 and max(positive) / min(positive) >= 10
+    for i, (name, points) in enumerate(panels):
+        fig.add_scatter(
+            x=[p[0] for p in points],
+            y=[p[1] for p in points],
+            name=name,
+            showlegend=False,
+            row=i // cols + 1,
+            col=i % cols + 1,
+        )
+        fig.update_xaxes(
+            title_text=key, type="log" if log_axis else "linear", row=i // cols + 1, col=i % cols + 1
+        )
+    fig.update_layout(title=f"Metrics against {key}", width=300 * cols, height=260 * rows + 60)
+    return fig
+
+
+def inline_png(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def job_section(job: Job, row: dict[str, Any], report_dir: Path) -> str:
+    title = html.escape(f"{job.name}: {row['overrides']}")
+    parts = [f"<h2 id='{anchor(job)}'>{title}</h2>"]
+    parts.append(
+        f"<p><a href='{html.escape(relative_link(job.path, report_dir))}/'>job folder</a> · "
+        f"<a href='#leaderboard'>back to the leaderboard</a> · status: {row['status']}</p>"
+    )
+    if row["status"] == "failed":
+        parts.append(f"<pre>{html.escape(json.dumps(job.failure, indent=2))}</pre>")
+    results = job.results
+    if results:
+        test = {k: v for k, v in (results.get("test") or {}).items() if isinstance(v, (int, float, str))}
+        parts.append(
+            "<details><summary>test results</summary>"
+            f"<pre>{html.escape(json.dumps(test, indent=2))}</pre></details>"
+        )
+    images = job.images()
+    ordered = [n for n in IMAGE_ORDER if n in images] + [n for n in images if n not in IMAGE_ORDER]
+    parts.append("<div class='pictures'>")
+    for name in ordered:
+        parts.append(
+            f"<h3>{html.escape(name.replace('_', ' '))}</h3>"
+            f"<img alt='{html.escape(name)}' src='{inline_png(images[name])}'>"
+        )
+    parts.append("</div>")
+    if job.config is not None:
+        config = OmegaConf.to_yaml(job.config)
+        parts.append(f"<details><summary>config</summary><pre>{html.escape(config)}</pre></details>")
+    return "\n".join(parts)
