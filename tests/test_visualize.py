@@ -166,3 +166,26 @@ def test_factor_traversals_pick_the_unit_that_carries_each_factor(compose_cfg, t
     with torch.no_grad():
         path = PICTURES["factor_traversals"].draw(scene, tmp_path / "f.png")
     assert imread(path).shape[0] >= 2 * MIN_IMAGE_PX
+
+
+def test_cli_draws_factor_traversals_for_an_array_file_with_factors(tmp_path: Path):
+    """Factors given with the data (dataset=arrays ... factors) reach the factor-traversal picture."""
+    import numpy as np
+
+    from tests.conftest import TINY, run_cli
+
+    rng = np.random.default_rng(0)
+    n = 240
+    factors = np.stack([rng.integers(0, 4, n), rng.integers(0, 4, n)], axis=1)
+    images = np.zeros((n, 16, 16), dtype=np.uint8)
+    for i, (row, col) in enumerate(factors):  # a 4x4 bright square at a position set by the two factors
+        images[i, row * 4 : row * 4 + 4, col * 4 : col * 4 + 4] = 1  # binary: 0/1
+    path = tmp_path / "squares.npz"
+    np.savez(path, images=images, factors=factors, factor_names=np.array(["row", "col"]))
+    job = tmp_path / "job"
+    args = [a for a in TINY if not a.startswith(("dataset=", "pictures."))]
+    args += ["dataset=arrays", f"dataset.path={path}", "pictures.n_examples=40", "pictures.tsne_points=40"]
+    proc = run_cli([*args, "logger=csv", f"hydra.run.dir={job}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    picture = imread(job / "images" / "factor_traversals.png")
+    assert picture.shape[0] >= 2 * MIN_IMAGE_PX  # one row per factor

@@ -136,6 +136,17 @@ def first_test_examples(datamodule: Any, n: int, batch_size: int = 500) -> tuple
     return torch.cat(xs), torch.cat(ys) if ys else None
 
 
+def test_factors(datamodule: Any, n: int) -> Factors | None:
+    """The first n test examples' ground-truth factors, where the data has them (DataInfo.factor_names
+    and ``datamodule.splits["test"].factors``, as every data module with factors exposes them)."""
+    names = getattr(datamodule.info, "factor_names", None)
+    split = getattr(datamodule, "splits", {}).get("test")
+    values = getattr(split, "factors", None)
+    if not names or values is None:
+        return None
+    return Factors(list(names), torch.as_tensor(values)[:n].float())
+
+
 def draw_pictures(
     model: Any,
     datamodule: Any,
@@ -153,7 +164,7 @@ def draw_pictures(
     ``metrics_rows`` are the job's ``metrics.csv`` rows (:meth:`vaezoo.jobs.Job.metrics_rows`) for the
     training curves; ``ood`` names the out-of-distribution set of the anomaly histograms (a key of
     :data:`OOD_TRANSFORMS`, or None); ``only`` restricts the pictures by name. Factor traversals use
-    ``datamodule.factors`` (a :class:`Factors` of the test split) when the data module has one.
+    the test split's ground-truth factors (:func:`test_factors`) when the data has them.
     Returns {picture name: PNG path}; pictures that do not apply are logged and left out.
     """
     if ood is not None and ood not in OOD_TRANSFORMS:
@@ -166,9 +177,7 @@ def draw_pictures(
         raise ConfigError(f"unknown picture(s) {', '.join(unknown)}; choose from {', '.join(PICTURES)}")
     device = next(model.parameters()).device
     x, y = first_test_examples(datamodule, n_examples)
-    factors = getattr(datamodule, "factors", None)
-    if factors is not None:
-        factors = Factors(list(factors.names), factors.values[: len(x)])
+    factors = test_factors(datamodule, len(x))
     scene = Scene(
         model=model,
         x=x.to(device),
