@@ -17,3 +17,49 @@ class KillAtStep(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
         if trainer.global_step >= self.step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class SignalAtStep(L.Callback):
+    """Sends a real signal (default SIGTERM) to its own process once ``step`` optimiser steps are done."""
+
+    def __init__(self, step: int, signum: int = signal.SIGTERM) -> None:
+        self.step, self.signum, self.sent = step, signum, False
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_step >= self.step and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), self.signum)
+
+
+class FullDiskAtStep(L.Callback):
+    """From ``step`` on, every torch.save fails as on a full disk (OSError ENOSPC)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_step >= self.step:
+            import errno
+
+            import torch
+
+            def full(*args: object, **kwargs: object) -> None:
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            torch.save = full
+
+
+class SlurmRequeueAtStep(L.Callback):
+    """What SLURM does at a time limit with ``--signal=USR1@...`` and a requeue: SIGUSR1, then SIGTERM.
+
+    Only in the first run of the job (``SLURM_RESTART_COUNT`` unset), so the requeued run finishes.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step, self.sent = step, False
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_step >= self.step and not self.sent and not os.environ.get("SLURM_RESTART_COUNT"):
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGUSR1)  # Lightning: save hpc_ckpt_1.ckpt, scontrol requeue
+            os.kill(os.getpid(), signal.SIGTERM)

@@ -69,6 +69,7 @@ def test_resume_expands_to_the_jobs_own_overrides_in_its_folder(tmp_path):
         "trainer.max_epochs=20",
         f"resume='{job}'",
         f"hydra.run.dir='{job}'",
+        "hydra.output_subdir=null",  # .hydra/ is rewritten only once the resumed run has loaded
     ]
     with pytest.raises(ConfigError, match="drop -m"):
         resume_argv([f"resume={job}", "-m"])

@@ -50,7 +50,7 @@ def test_a_changed_lock_is_said_before_anything_trains(tmp_path):
 def test_reproduce_refuses_a_folder_that_is_not_a_finished_job(tmp_path):
     proc = run_cli([f"reproduce={tmp_path}"], cwd=tmp_path)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("vaezoo: reproduce=")
+    assert proc.stderr.strip().splitlines()[-1].startswith("vaezoo: error: reproduce=")
 
 
 def test_comparison_separates_identical_close_and_different_values():

@@ -16,7 +16,7 @@ DETERMINISTIC = [*TINY, "seed=7", "trainer.deterministic=true", "checkpoint.ever
 
 
 def weights(job) -> dict[str, torch.Tensor]:
-    return torch.load(job / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    return torch.load(job / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
 def test_killed_job_resumes_to_the_same_result_and_wandb_run(tmp_path):
@@ -36,7 +36,7 @@ def test_killed_job_resumes_to_the_same_result_and_wandb_run(tmp_path):
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     assert not (killed / "results.json").exists()
-    interrupted = torch.load(killed / "checkpoints" / "last.ckpt", weights_only=False)
+    interrupted = torch.load(killed / "checkpoints" / "last.ckpt", weights_only=True)
     assert interrupted["global_step"] == 25 and interrupted["epoch"] == 1  # mid-epoch
 
     # The documented resume command. The job's own overrides (kill callback included) are reloaded and

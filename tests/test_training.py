@@ -10,7 +10,8 @@ from vaezoo.train import train
 
 
 def test_short_training_beats_the_untrained_model_on_test_elbo(compose_cfg):
-    untrained = train(compose_cfg(*TINY, "logger=csv", "trainer.max_epochs=0"))
+    # trainer.max_epochs=0 is refused as a likely mistake; zero steps, asked for explicitly, is not.
+    untrained = train(compose_cfg(*TINY, "logger=csv", "+trainer.max_steps=0"))
     trained = train(compose_cfg(*TINY, "logger=csv", "trainer.max_epochs=6"))
     assert trained["steps"] > 0 and untrained["steps"] == 0
     assert trained["test"]["elbo_nats"] > untrained["test"]["elbo_nats"] + 5.0

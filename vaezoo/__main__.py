@@ -9,10 +9,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from vaezoo.errors import ConfigError, VaezooError
+from vaezoo.errors import TrainingFailure, VaezooError
 from vaezoo.paths import config_dir
-from vaezoo.reproduction import reproduce_argv
-from vaezoo.resume import resume_argv
 
 _GROUP_OVERRIDE = re.compile(r"^[+~]?(?P<group>[a-z_]+(?:/[a-z_]+)?)=(?P<values>[A-Za-z0-9_,.\-]+)$")
 
@@ -48,23 +46,54 @@ def run(cfg: DictConfig) -> float:
 
     try:
         return run_job(task, cfg)  # in a multirun, failures are recorded, not raised
+    except TrainingFailure as err:
+        # Diverged, disk full, interrupted (143 / 130): recorded in failed.json; the sweep stops.
+        print(f"vaezoo: error: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(err.exit_status) from None
     except VaezooError as err:
         # One line on stderr and a non-zero exit instead of Hydra's multi-line report.
         print(f"vaezoo: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
-def main() -> None:
-    problem = check_group_choices(sys.argv[1:], Path(config_dir()))
+def check_before_running(args: list[str]) -> list[str]:
+    """The command line as Hydra should see it, after every check that needs no job folder written.
+
+    ``-m`` is moved to the front; ``resume=<job>`` becomes the job's own overrides (checked against the
+    allow-list of targets); every job the line asks for is composed and validated; a resume is checked
+    against the job's config and checkpoint. Raises VaezooError with one line.
+    """
+    from vaezoo.config_schema import check_command_line, normalize_argv
+    from vaezoo.reproduction import reproduce_argv
+    from vaezoo.resume import check_checkpoint, check_compatible, resume_argv, slurm_requeued_job
+
+    args = normalize_argv(args)
+    shows_one = any(a in ("--cfg", "-c", "--info", "-i") for a in args)
+    if shows_one and any(a in ("-m", "--multirun") for a in args):
+        raise VaezooError("--cfg and --info show one job; drop -m (the first job of the sweep is shown)")
+    problem = check_group_choices(args, Path(config_dir()))
     if problem:
-        print(problem, file=sys.stderr)
-        sys.exit(2)
+        raise VaezooError(problem.removeprefix("vaezoo: "))
+    requeued = slurm_requeued_job(args)
+    if requeued is not None:
+        print(f"vaezoo: SLURM requeued this job; resuming {requeued}", file=sys.stderr, flush=True)
+        args = [*args, f"resume={requeued}"]  # the same command line: its own targets are trusted
+    args = reproduce_argv(resume_argv(args))
+    composed = check_command_line(args, config_dir())
+    resume = composed.get("resume") if composed is not None else None
+    if resume and not any(a in ("--cfg", "-c") for a in args):
+        check_compatible(Path(resume), composed)
+        check_checkpoint(Path(resume))
+    return args
+
+
+def main() -> None:
     try:
-        # resume=<job dir> becomes that job's overrides; sys.argv is rewritten (not just parsed) because
-        # Lightning's DDP launcher starts the other processes with this same command line.
-        sys.argv[1:] = reproduce_argv(resume_argv(sys.argv[1:]))
-    except ConfigError as err:
-        print(f"vaezoo: {err}", file=sys.stderr)
+        # sys.argv is rewritten (not just parsed) because Lightning's DDP launcher starts the other
+        # processes with this same command line.
+        sys.argv[1:] = check_before_running(sys.argv[1:])
+    except VaezooError as err:
+        print(f"vaezoo: error: {err}", file=sys.stderr)
         sys.exit(2)
     run()
     from vaezoo.sweep import FAILURES

@@ -127,45 +127,87 @@ def build_loggers(
         return []
     loggers: list = [CSVLogger(save_dir=str(job_dir), name="", version="")]
     if kind == "wandb":
-        if cfg.logger.mode not in ("offline", "online", "disabled"):
-            raise ConfigError(f"logger.mode={cfg.logger.mode!r} must be offline, online or disabled")
-        loggers.append(
-            WandbLogger(
+        mode = wandb_mode(cfg.logger)
+        folder = job_dir / "wandb"
+        writable = folder if folder.exists() else job_dir
+        if not os.access(writable, os.W_OK):
+            raise ConfigError(
+                f"cannot write W&B files to {folder} (permission denied); make it writable, or use logger=csv"
+            )
+
+        def wandb_logger(mode: str) -> Any:
+            import wandb
+
+            return WandbLogger(
                 project=cfg.logger.project,
                 entity=cfg.logger.entity,
                 name=run_name,
                 group=cfg.logger.group or group,
                 tags=[*tags, *cfg.logger.tags],
                 save_dir=str(job_dir),
-                mode=cfg.logger.mode,
+                mode=mode,
                 id=run_id,
                 resume="allow" if run_id else None,
+                settings=wandb.Settings(init_timeout=float(cfg.logger.get("init_timeout", 25))),
             )
-        )
+
+        logger = wandb_logger(mode)
+        if mode == "online":
+            try:
+                logger.experiment  # noqa: B018 (starts the run: the moment W&B reaches its server, or not)
+            except Exception as err:
+                reason = " ".join(str(err).split())[:160]
+                if cfg.logger.get("if_unreachable", "offline") == "fail":
+                    raise ConfigError(
+                        f"W&B could not start an online run ({type(err).__name__}: {reason}); check the "
+                        "network and `wandb login`, or use logger.mode=offline"
+                    ) from None
+                log.warning(
+                    "W&B online run could not start (%s); logging offline instead: upload later with "
+                    "`wandb sync %s` (logger.if_unreachable=fail makes this an error)",
+                    type(err).__name__,
+                    job_dir / "wandb",
+                )
+                import wandb
+
+                wandb.teardown()  # the failed online attempt still holds the run id in W&B's service
+                logger = wandb_logger("offline")
+        loggers.append(logger)
     elif kind != "csv":
         raise ConfigError(f"logger.name={kind!r} must be wandb, csv or none")
     return loggers
 
 
+# WANDB_MODE values W&B accepts, as logger.mode values.
+_WANDB_MODES = {
+    **{"online": "online", "run": "online"},
+    **{"offline": "offline", "dryrun": "offline", "disabled": "disabled"},
+}
+
+
+def wandb_mode(logger_cfg: DictConfig) -> str:
+    """``logger.mode``, which defaults to the WANDB_MODE environment variable (then offline)."""
+    mode = str(logger_cfg.mode)
+    if mode not in _WANDB_MODES:
+        raise ConfigError(f"logger.mode={mode} (or WANDB_MODE) must be online, offline or disabled")
+    return _WANDB_MODES[mode]
+
+
 def extra_callbacks(cfg: DictConfig) -> list:
     """Lightning callbacks added from the config: ``+callbacks.<name>._target_=<class> ...``."""
-    from hydra.utils import instantiate
+    from hydra.errors import InstantiationException
 
-    return [instantiate(spec) for spec in (cfg.get("callbacks") or {}).values()]
-
-
-def check_trainer_kwargs(kwargs: dict[str, Any]) -> None:
-    """Refuse the Trainer options that VAEModule's own update step replaces, naming what to use instead."""
-    if kwargs.get("gradient_clip_val") is not None:
-        raise ConfigError(
-            f"trainer.gradient_clip_val={kwargs['gradient_clip_val']} is not used by vaezoo; "
-            f"set optimizer.clip_norm={kwargs['gradient_clip_val']} instead"
-        )
-    if (kwargs.get("accumulate_grad_batches") or 1) != 1:
-        raise ConfigError(
-            "trainer.accumulate_grad_batches is not supported (vaezoo steps the optimiser on every batch); "
-            "raise dataset.batch_size instead, or spread it over devices with hardware=ddp"
-        )
+    callbacks = []
+    for name, spec in (cfg.get("callbacks") or {}).items():
+        try:
+            callbacks.append(build(spec))
+        except InstantiationException as err:
+            first = " ".join(str(err).split())[:200]
+            raise ConfigError(
+                f"callbacks.{name} could not be built ({first}); check its _target_ and arguments, "
+                f"or remove it with ~callbacks.{name}"
+            ) from None
+    return callbacks
 
 
 def model_params(model_cfg: DictConfig) -> dict[str, Any]:
@@ -177,9 +219,14 @@ def model_params(model_cfg: DictConfig) -> dict[str, Any]:
 def build_data_and_likelihood(cfg: DictConfig) -> tuple[Any, Any]:
     """The data module and the likelihood, checked against each other (e.g. Bernoulli needs binary data)."""
     datamodule = build(cfg.dataset)
+    return datamodule, build_likelihood(cfg, datamodule.info)
+
+
+def build_likelihood(cfg: DictConfig, data_info: Any) -> Any:
+    """The likelihood, checked against the data it will model (e.g. Bernoulli needs binary pixels)."""
     likelihood = build(cfg.likelihood)
-    likelihood.check_data(datamodule.info, cfg.dataset.name)
-    return datamodule, likelihood
+    likelihood.check_data(data_info, cfg.dataset.name)
+    return likelihood
 
 
 def build_model_for(cfg: DictConfig, data_info: Any, likelihood: Any) -> Any:
@@ -196,10 +243,11 @@ def build_module(cfg: DictConfig):
     """
     import lightning as L
 
+    from vaezoo.config_schema import validate
     from vaezoo.objective import Objective
     from vaezoo.training import VAEModule
 
-    check_trainer_kwargs(OmegaConf.to_container(cfg.trainer, resolve=True))
+    validate(cfg)  # ranges and cross-group rules (python -m vaezoo checked keys and types before Hydra ran)
     datamodule, likelihood = build_data_and_likelihood(cfg)
     kl = build(cfg.kl)
     L.seed_everything(cfg.seed, workers=True, verbose=False)

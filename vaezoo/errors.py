@@ -13,3 +13,30 @@ class ConfigError(VaezooError):
 
 class DataError(VaezooError):
     """Data that is missing, malformed or unsuitable for the chosen model or likelihood."""
+
+
+class UnsafeInputError(VaezooError):
+    """A file from a job folder or a checkpoint that would run code when loaded; refused, not loaded."""
+
+
+class TrainingFailure(VaezooError):
+    """A run that started and could not finish: recorded in the job's failed.json, exit status 1."""
+
+    exit_status = 1
+
+
+class Diverged(TrainingFailure):
+    """A non-finite loss or parameter (see the NaN policy in vaezoo.training.module)."""
+
+
+class DiskFull(TrainingFailure):
+    """A file could not be written because the disk (or quota) is full."""
+
+
+class JobInterrupted(TrainingFailure):
+    """SIGTERM or SIGINT: last.ckpt was saved and the run can be resumed; exit status 128 + signal."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_status = 128 + signum

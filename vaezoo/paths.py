@@ -19,3 +19,43 @@ def config_dir() -> str:
     if (installed / "config.yaml").is_file():
         return str(installed)
     raise FileNotFoundError(f"vaezoo configs not found in {checkout} or {installed}; reinstall vaezoo")
+
+
+def unique_suffix() -> str:
+    """What makes a run or sweep folder name unique beyond its timestamp.
+
+    Under SLURM it is the job id (and array task), by which a requeued job finds its folder again
+    (:func:`vaezoo.resume.slurm_requeued_job`); elsewhere six random hex digits, so two launches in
+    the same second (shell loops, job arrays) never share a folder. Cached per config, like ``now``.
+    """
+    import os
+    import secrets
+
+    job = os.environ.get("SLURM_ARRAY_JOB_ID")
+    if job is not None:
+        return f"slurm{job}_{os.environ.get('SLURM_ARRAY_TASK_ID', '0')}"
+    if os.environ.get("SLURM_JOB_ID"):
+        return f"slurm{os.environ['SLURM_JOB_ID']}"
+    return secrets.token_hex(3)
+
+
+MAX_NAME = 120  # characters of a sweep job's folder name (file systems allow 255 bytes)
+
+
+def short_name(name: str) -> str:
+    """A folder name of at most MAX_NAME characters: long override lists end in a hash of the rest."""
+    import hashlib
+
+    if len(name) <= MAX_NAME:
+        return name
+    return f"{name[: MAX_NAME - 9]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+def register_resolvers() -> None:
+    """``${vaezoo.unique:}`` and ``${vaezoo.short:...}`` for folder names (see conf/config.yaml)."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("vaezoo.unique"):
+        OmegaConf.register_new_resolver("vaezoo.unique", unique_suffix, use_cache=True)
+    if not OmegaConf.has_resolver("vaezoo.short"):
+        OmegaConf.register_new_resolver("vaezoo.short", short_name)

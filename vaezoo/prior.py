@@ -8,7 +8,6 @@ fits a PixelCNN to them with Lightning, and writes ``<job>/prior/``: ``prior.pt`
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sys
@@ -51,6 +50,7 @@ def train_prior(cfg: DictConfig) -> dict[str, Any]:
     from torchvision.utils import make_grid, save_image
 
     from vaezoo.builder import build_loggers, resolve_hardware
+    from vaezoo.jobs import write_json_atomically
     from vaezoo.models.pixelcnn import PixelCNNPrior
     from vaezoo.runs import PRIOR_FILE, load_run
     from vaezoo.training.prior import CodePriorModule
@@ -99,7 +99,7 @@ def train_prior(cfg: DictConfig) -> dict[str, Any]:
     try:
         trainer.fit(module, loaders["train"], loaders["val"])
         best = checkpoint.best_model_path or None
-        (test,) = trainer.test(module, loaders["test"], ckpt_path=best, weights_only=False)
+        (test,) = trainer.test(module, loaders["test"], ckpt_path=best, weights_only=True)
         prior = module.prior.eval()
         torch.save(
             {
@@ -142,7 +142,7 @@ def train_prior(cfg: DictConfig) -> dict[str, Any]:
             "prior_file": str(job_dir / PRIOR_FILE),
             "epochs": trainer.current_epoch,
         }
-        (out_dir / "results.json").write_text(json.dumps(report, indent=2))
+        write_json_atomically(out_dir / "results.json", report)  # strict JSON: NaN -> null + reason
         for lg in loggers:
             if isinstance(lg, WandbLogger):
                 lg.experiment.summary.update(
@@ -195,6 +195,16 @@ def main() -> None:
                 file=sys.stderr,
             )
             sys.exit(2)
+        if arg.startswith("run="):
+            from vaezoo.errors import VaezooError
+            from vaezoo.safety import check_config_targets
+
+            config = Path(arg[4:].strip("'\"")) / "config.yaml"
+            try:  # before Hydra starts: nothing is written into the job folder for a refused config
+                check_config_targets(OmegaConf.load(config), config)
+            except VaezooError as err:
+                print(f"vaezoo.prior: error: {err}", file=sys.stderr)
+                sys.exit(2)
     sys.argv[1:] = quote_run_path(sys.argv[1:])
     run()
 

@@ -3,6 +3,12 @@
 ``python -m vaezoo resume=<job dir>`` becomes the job's original overrides (``.hydra/overrides.yaml``)
 plus ``hydra.run.dir=<job dir>``, so the config is recomposed exactly; training continues from
 ``checkpoints/last.ckpt`` and the W&B run id, name and group recorded in ``run.json`` at the start.
+
+Nothing in the job folder changes until the resumed run has loaded: the stored overrides are checked
+against the allow-list of ``_target_``s, the new config against the stored one
+(:func:`check_compatible`), the checkpoint is loaded once (weights only), and Hydra is told not to
+rewrite ``.hydra/`` (``hydra.output_subdir=null``); :mod:`vaezoo.train` writes the job's config
+files once the checkpoint is in the model.
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError
+from vaezoo.safety import check_override_targets, load_checkpoint
 
 RUN_RECORD = "run.json"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
@@ -48,15 +55,108 @@ def resume_argv(args: list[str]) -> list[str]:
             f"resume={value}: {stored} not found; point resume at a job folder (the one with .hydra/ and "
             "checkpoints/)"
         )
-    if not (job / LAST_CHECKPOINT).is_file():
+    if not (job / LAST_CHECKPOINT).is_file() and not _best_checkpoints(job):
         raise ConfigError(f"resume={value}: no {LAST_CHECKPOINT} in {job}; the job saved no checkpoint yet")
     extra = [a for a in args if not a.startswith("resume=")]
     original = [
         str(o)
         for o in OmegaConf.load(stored)
-        if not str(o).startswith(("resume=", "hydra.run.dir=")) and str(o) not in extra
+        if not str(o).startswith(("resume=", "hydra.run.dir=", "hydra.output_subdir="))
+        and str(o) not in extra
     ]
-    return [*original, *extra, f"resume={_quote(str(job))}", f"hydra.run.dir={_quote(str(job))}"]
+    dropped = {a[1:].split("=", 1)[0] for a in extra if a.startswith("~")}
+    check_override_targets(original, stored, dropped)
+    return [
+        *original,
+        *extra,
+        f"resume={_quote(str(job))}",
+        f"hydra.run.dir={_quote(str(job))}",
+        "hydra.output_subdir=null",  # .hydra/ is rewritten by train() only once the checkpoint has loaded
+    ]
+
+
+def slurm_requeued_job(args: list[str]) -> Path | None:
+    """Under SLURM, after a requeue: the folder this same command ran in before, to resume it.
+
+    Lightning's SLURM support saves a checkpoint on the requeue signal (SIGUSR1) and runs
+    ``scontrol requeue``; SLURM then stops the job (SIGTERM: vaezoo saves ``last.ckpt``) and later
+    starts the same batch script again with ``SLURM_RESTART_COUNT`` >= 1. Each command of that script
+    finds its own unfinished folder (``<time>-slurm<job id>`` with the same overrides) and continues it.
+    """
+    import os
+
+    from vaezoo.paths import unique_suffix
+
+    if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) < 1 or any(a.startswith("resume=") for a in args):
+        return None
+    runs = next((a.split("=", 1)[1] for a in args if a.startswith("paths.runs=")), None)
+    runs_dir = Path(runs or os.environ.get("VAEZOO_RUNS", "runs")).expanduser()
+    wanted = sorted(a for a in args if not a.startswith(("-", "hydra.", "paths.")))
+    candidates = sorted(runs_dir.glob(f"*-{unique_suffix()}"), key=lambda p: p.name, reverse=True)
+    for job in candidates:
+        stored = job / ".hydra" / "overrides.yaml"
+        if (job / "results.json").exists() or not stored.is_file():
+            continue
+        mine = sorted(str(o) for o in OmegaConf.load(stored) if not str(o).startswith(("hydra.", "paths.")))
+        if mine == wanted and ((job / LAST_CHECKPOINT).is_file() or _best_checkpoints(job)):
+            return job
+    return None
+
+
+# Keys that decide the shapes of the saved weights: changing them on resume cannot load the checkpoint.
+ARCHITECTURE_KEYS = ("model", "likelihood", "dataset.name")
+NOT_ARCHITECTURE = ("model.grad_skip_threshold", "model.clip_norm", "model.default_beta")
+
+
+def _flat(node: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(node, dict):
+        out: dict[str, object] = {}
+        for key, value in node.items():
+            out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: node}
+
+
+def check_compatible(job: Path, cfg: DictConfig) -> None:
+    """Refuse a resume whose overrides change the architecture the job's checkpoint was saved with."""
+    stored_path = job / "config.yaml"
+    if not stored_path.is_file():
+        return
+    stored = OmegaConf.load(stored_path)  # plain data; the resumed job is built from the overrides
+    old = _flat(OmegaConf.to_container(stored, resolve=False))
+    new = _flat(OmegaConf.to_container(cfg, resolve=True))
+    for key in sorted(set(old) | set(new)):
+        if not key.startswith(ARCHITECTURE_KEYS) or key.startswith(NOT_ARCHITECTURE):
+            continue
+        if old.get(key) != new.get(key):
+            raise ConfigError(
+                f"resume={job} cannot change {key} ({_show(old.get(key))} -> {_show(new.get(key))}): the "
+                "checkpoint was saved with the old architecture; drop that override, or start a new run"
+            )
+
+
+def _show(value: object) -> str:
+    return "unset" if value is None else str(value)
+
+
+def check_checkpoint(job: Path) -> None:
+    """Load the checkpoint a resume would continue from (weights only); one line if it cannot be."""
+    load_checkpoint(last_checkpoint(job), fallback=corrupt_checkpoint_fallback(job))
+
+
+def _best_checkpoints(job: Path) -> list[Path]:
+    return sorted((job / "checkpoints").glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
+
+
+def corrupt_checkpoint_fallback(job: Path) -> str:
+    best = _best_checkpoints(job)
+    last = job / LAST_CHECKPOINT
+    if best:
+        return (
+            f"the best checkpoint {best[-1].name} is intact: move the broken file aside (mv {last} "
+            f"{last}.corrupt) and resume again to continue from it"
+        )
+    return f"no other checkpoint is left; delete {last} and start the job again"
 
 
 @dataclass
@@ -90,7 +190,11 @@ class RunRecord:
 
 
 def last_checkpoint(job_dir: Path) -> Path:
+    """``last.ckpt``, or when it was moved aside (corrupt), the newest best checkpoint."""
     path = job_dir / LAST_CHECKPOINT
-    if not path.is_file():
-        raise ConfigError(f"nothing to resume: {path} does not exist")
-    return path
+    if path.is_file():
+        return path
+    best = _best_checkpoints(job_dir)
+    if best:
+        return best[-1]
+    raise ConfigError(f"nothing to resume: {path} does not exist")

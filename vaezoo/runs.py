@@ -11,6 +11,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError
+from vaezoo.safety import check_config_targets, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,13 @@ def load_run(
     if not config.is_file():
         raise ConfigError(f"{config} not found; run= must be a finished vaezoo job folder")
     cfg = OmegaConf.load(config)
+    check_config_targets(cfg, config)  # a job folder someone sent may not build arbitrary classes
     if data_root is not None:
         cfg.dataset.root = str(data_root)
     datamodule, likelihood = build_data_and_likelihood(cfg)
     model = build_model_for(cfg, datamodule.info, likelihood)
     path = find_checkpoint(job_dir, checkpoint)
-    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    state = load_checkpoint(path)["state_dict"]
     model.load_state_dict(model_state(state))
     model.eval()
     if with_prior and (job_dir / PRIOR_FILE).is_file():
@@ -81,7 +83,7 @@ def load_run(
 def attach_saved_prior(model: Any, path: Path) -> None:
     from vaezoo.models.pixelcnn import PixelCNNPrior
 
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = load_checkpoint(path)
     prior = PixelCNNPrior(**saved["hparams"])
     prior.load_state_dict(saved["state_dict"])
     model.attach_prior(prior.eval())

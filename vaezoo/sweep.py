@@ -22,7 +22,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from vaezoo.errors import VaezooError
+from vaezoo.errors import JobInterrupted, TrainingFailure, VaezooError
+from vaezoo.jobs import write_json_atomically
 
 log = logging.getLogger("vaezoo")
 
@@ -34,27 +35,52 @@ FAILURES: list[dict[str, Any]] = []
 
 
 def run_job(task: Callable[[DictConfig], float], cfg: DictConfig) -> float:
-    """Run ``task(cfg)``; in a multirun a failure is recorded in the job folder instead of raised."""
+    """Run ``task(cfg)``; in a multirun a failure is recorded in the job folder instead of raised.
+
+    A run that started and could not finish (diverged, disk full, interrupted) is recorded in
+    ``failed.json`` in single runs too. An interrupted job stops the sweep: it is re-raised.
+    """
     hc = HydraConfig.get()
     job_dir = Path(hc.runtime.output_dir)
-    (job_dir / FAILED).unlink(missing_ok=True)  # a stale record from an earlier run in this folder
     if hc.mode != RunMode.MULTIRUN:
-        return task(cfg)
+        try:
+            result = task(cfg)
+        except TrainingFailure as err:
+            _record(job_dir, hc, err)
+            raise
+        (job_dir / FAILED).unlink(missing_ok=True)  # a stale record from before a successful resume
+        return result
     try:
-        return task(cfg)
+        result = task(cfg)
+        (job_dir / FAILED).unlink(missing_ok=True)
+        return result
+    except JobInterrupted as err:
+        _record(job_dir, hc, err)
+        raise
     except Exception as err:
         # A config problem is explained by its message; anything else gets its traceback in the job's log.
         trace = "" if isinstance(err, VaezooError) else "\n" + traceback.format_exc()
         log.error("job %s failed: %s%s", hc.job.num, err, trace)
-        record = {
-            "job": int(hc.job.num),
-            "overrides": list(hc.overrides.task),
-            "error": f"{type(err).__name__}: {err}",
-            "log": str(job_dir / f"{hc.job.name}.log"),
-        }
-        job_dir.mkdir(parents=True, exist_ok=True)
-        (job_dir / FAILED).write_text(json.dumps(record, indent=2))
+        _record(job_dir, hc, err)
         return float("nan")
+
+
+def _record(job_dir: Path, hc: Any, err: BaseException) -> None:
+    """Write ``failed.json``: the error's one line, and for an interruption the signal and resume command."""
+    record: dict[str, Any] = {
+        "job": int(hc.job.num) if hc.mode == RunMode.MULTIRUN else 0,
+        "overrides": list(hc.overrides.task),
+        "error": f"{type(err).__name__}: {err}",
+        "log": str(job_dir / f"{hc.job.name}.log"),
+    }
+    if isinstance(err, JobInterrupted):
+        record["interrupted"] = err.signum
+        record["resume"] = f"python -m vaezoo resume={job_dir}"
+    try:
+        job_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomically(job_dir / FAILED, record)
+    except OSError as write_err:  # e.g. the full disk that failed the job
+        log.error("could not write %s: %s", job_dir / FAILED, write_err)
 
 
 class ReportFailures(Callback):

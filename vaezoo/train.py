@@ -1,11 +1,15 @@
 """The training stage: composed config -> objects (via :mod:`vaezoo.builder`) -> fit -> test -> report.
 
+Order matters for trust (see the README's "When things go wrong"): every object is built and, on a
+resume, the checkpoint is loaded into the model before anything in the job folder is written; the
+run then ends in results.json (strict JSON), or in failed.json and a non-zero exit (diverged, disk
+full, interrupted: ``last.ckpt`` saved and the resume command printed).
 Heavy imports live inside functions so ``python -m vaezoo --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import json
+import errno
 import logging
 import time
 from pathlib import Path
@@ -49,22 +53,34 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Train, test and evaluate one configuration; returns the report written to results.json."""
     from lightning.pytorch.loggers import WandbLogger
     from lightning.pytorch.utilities import rank_zero_only
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from vaezoo.builder import build_loggers, build_module, build_trainer, resolve_hardware
-    from vaezoo.evaluation.report import evaluate, first_examples
-    from vaezoo.provenance import environment
-    from vaezoo.reproduction import check_before_run, report_reproduction
-    from vaezoo.resume import RunRecord, last_checkpoint
+    from vaezoo.errors import DiskFull, JobInterrupted
+    from vaezoo.reproduction import check_before_run
+    from vaezoo.resume import RunRecord
     from vaezoo.training.checkpointing import remove_partial_saves
+    from vaezoo.training.interrupt import GracefulStop
 
     job_dir, run_name, group, tags = run_identity(cfg)
     resume = cfg.get("resume")
     # Under DDP every process runs this function; files are written by global rank 0 only.
     is_rank_zero = rank_zero_only.rank == 0
+    hardware = resolve_hardware(cfg.hardware)
+    # reproduce=<job>: say what differs from the original job (lock, versions, config) before training.
+    original = (
+        check_before_run(Path(cfg.reproduce), cfg, hardware["accelerator"]) if cfg.get("reproduce") else None
+    )
+
+    # Everything that can be wrong with the input is checked before any training starts, and (on a
+    # resume) the checkpoint is loaded into the model before the job folder is touched.
+    datamodule, module = build_module(cfg)
+    ckpt_path = str(check_resumable(job_dir, module)) if resume else None
+
     run_id = None
     if is_rank_zero:
         job_dir.mkdir(parents=True, exist_ok=True)
-        (job_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        write_job_config(cfg, job_dir, with_hydra_files=bool(resume))
         record = RunRecord.start_or_resume(job_dir, resume, run_name, group)
         run_name, group, run_id = record.name, record.group, record.wandb_id
         if resume and (job_dir / "metrics.csv").is_file():  # Lightning's CSVLogger would delete it
@@ -72,84 +88,155 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if resume:
             for path in remove_partial_saves(job_dir / "checkpoints"):
                 log.info("removed %s, a checkpoint save interrupted by the kill", path.name)
-    ckpt_path = str(last_checkpoint(job_dir)) if resume else None
-    hardware = resolve_hardware(cfg.hardware)
-    reproducing = Path(cfg.reproduce) if cfg.get("reproduce") else None
-    original = check_before_run(reproducing, cfg, hardware["accelerator"]) if reproducing else None
-
-    # Everything that can be wrong with the input is checked before any training starts.
-    datamodule, module = build_module(cfg)
 
     loggers = build_loggers(cfg, job_dir, run_name, group, tags, run_id=run_id)
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     if ckpt_path:
         log.info("resuming from %s (W&B run %s)", ckpt_path, run_id)
-    trainer, checkpoint = build_trainer(cfg, job_dir, hardware, datamodule, loggers)
+    stop = GracefulStop(job_dir)
+    trainer, checkpoint = build_trainer(cfg, job_dir, hardware, datamodule, loggers, more_callbacks=(stop,))
+    exit_code = 1
+    with stop.handling_signals():
+        try:
+            report = fit_and_report(
+                cfg, trainer, checkpoint, module, datamodule, loggers, ckpt_path, original
+            )
+            exit_code = 0
+            return report
+        except SIGTERMException:  # Lightning stopped outside a training batch; last.ckpt was saved
+            raise stop.error() from None
+        except JobInterrupted as err:
+            exit_code = err.exit_status
+            raise
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFull(
+                    f"no space left on the device writing {err.filename or job_dir}; the checkpoints already "
+                    f"saved are intact: free space, then resume with python -m vaezoo resume={job_dir}"
+                ) from None
+            raise
+        finally:
+            for lg in loggers:
+                if isinstance(lg, WandbLogger):
+                    lg.experiment.finish(exit_code=exit_code)
+
+
+def check_resumable(job_dir: Path, module: Any) -> Path:
+    """Load the checkpoint to resume from into ``module`` (weights only); one line when it does not fit."""
+    from vaezoo.errors import ConfigError
+    from vaezoo.resume import corrupt_checkpoint_fallback, last_checkpoint
+    from vaezoo.safety import load_checkpoint
+
+    path = last_checkpoint(job_dir)
+    state = load_checkpoint(path, fallback=corrupt_checkpoint_fallback(job_dir))
     try:
-        started = time.perf_counter()
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
-        train_seconds = time.perf_counter() - started
-        best = checkpoint.best_model_path or None
-        trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=False)
-        if not trainer.is_global_zero:
-            return {"best_val_elbo_nats": None, "rank": trainer.global_rank}
-        # The report is computed on rank 0 alone over the whole test split, as in a single-process run.
-        test_batches = datamodule.loader("test", batch_size=cfg.eval.batch_size)
-        if cfg.eval.get("max_examples"):
-            test_batches = first_examples(test_batches, int(cfg.eval.max_examples))
-        module.model.to(trainer.strategy.root_device)
-        test_report = evaluate(
-            module.model, test_batches, cfg.eval.iw_k, cfg.eval.iw_chunk, cfg.eval.active_units_threshold
-        )
-        report = {
-            "model": cfg.model.name,
-            "dataset": cfg.dataset.name,
-            "likelihood": cfg.likelihood._target_.rsplit(".", 1)[-1],
-            "kl": cfg.kl._target_.rsplit(".", 1)[-1],
-            "beta": float(cfg.beta),
-            "seed": int(cfg.seed),
-            "test": test_report,
-            "best_val_elbo_nats": float(checkpoint.best_model_score)
-            if checkpoint.best_model_score is not None
-            else None,
-            "epochs": trainer.current_epoch,
-            "steps": trainer.global_step,
-            "train_seconds": round(train_seconds, 2),
-            "device": str(trainer.strategy.root_device),
-            "world_size": trainer.world_size,
-            "global_batch_size": getattr(datamodule, "batch_size", 0) * trainer.world_size,
-            "resumed": bool(resume),
-            "checkpoints": {"best": best, "last": checkpoint.last_model_path or None},
-            "job_dir": str(job_dir),
-            "environment": environment(str(trainer.strategy.root_device)),
-            "lr_schedule": module.schedule.record() if module.schedule is not None else None,
-        }
-        if cfg.get("paper"):
-            report["paper"] = paper_comparison(OmegaConf.to_container(cfg.paper, resolve=True), test_report)
-        if reproducing is not None and original is not None:
-            report["reproduction"] = report_reproduction(reproducing, original, report)
-        (job_dir / "results.json").write_text(json.dumps(report, indent=2))
-        for lg in loggers:
-            if isinstance(lg, WandbLogger):
-                lg.experiment.summary.update(
-                    {f"test/{k}": v for k, v in test_report.items() if isinstance(v, (int, float))}
-                )
-        log.info(
-            "test ELBO %.2f nats, IW bound (k=%s) %s, active units %d/%d",
-            test_report["elbo_nats"],
-            test_report.get("iw_k"),
-            f"{test_report['iw_bound_nats']:.2f}" if test_report.get("iw_bound_nats") is not None else "n/a",
-            test_report["active_units"],
-            test_report["latent_units"],
-        )
-        log.info(
-            "outputs in %s (results.json, images/, checkpoints/, metrics.csv%s)",
-            job_dir,
-            ", wandb/" if any(isinstance(lg, WandbLogger) for lg in loggers) else "",
-        )
-        return report
-    finally:
-        for lg in loggers:
-            if isinstance(lg, WandbLogger):
-                lg.experiment.finish()
+        module.load_state_dict(state["state_dict"])
+    except (RuntimeError, KeyError) as err:
+        first = " ".join(str(err).split())[:200]
+        raise ConfigError(
+            f"resume={job_dir}: {path.name} does not fit the model this config builds ({first}); drop the "
+            "overrides that change the architecture, or start a new run"
+        ) from None
+    return path
+
+
+def write_job_config(cfg: DictConfig, job_dir: Path, with_hydra_files: bool) -> None:
+    """config.yaml (resolved); on a resume also .hydra/ (which Hydra was told not to write early)."""
+    (job_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if with_hydra_files:
+        from hydra.core.hydra_config import HydraConfig
+
+        hc = HydraConfig.get()
+        folder = job_dir / ".hydra"
+        folder.mkdir(exist_ok=True)
+        kept = [o for o in hc.overrides.task if not o.startswith(("resume=", "hydra."))]
+        (folder / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(kept)))
+        (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+
+
+def fit_and_report(
+    cfg: DictConfig,
+    trainer: Any,
+    checkpoint: Any,
+    module: Any,
+    datamodule: Any,
+    loggers: list,
+    ckpt_path: str | None,
+    original: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Fit, test, evaluate and write results.json; returns the report.
+
+    ``original`` is the results of the job that ``reproduce=`` reruns: the report then compares with it.
+    """
+    from lightning.pytorch.loggers import WandbLogger
+
+    from vaezoo.evaluation.report import evaluate, first_examples
+    from vaezoo.jobs import Job
+    from vaezoo.provenance import environment
+    from vaezoo.reproduction import report_reproduction
+
+    job_dir = Path(trainer.default_root_dir)
+    resume = ckpt_path is not None
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    train_seconds = time.perf_counter() - started
+    best = checkpoint.best_model_path or None
+    trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
+    if not trainer.is_global_zero:
+        return {"best_val_elbo_nats": None, "rank": trainer.global_rank}
+    # The report is computed on rank 0 alone over the whole test split, as in a single-process run.
+    test_batches = datamodule.loader("test", batch_size=cfg.eval.batch_size)
+    if cfg.eval.get("max_examples"):
+        test_batches = first_examples(test_batches, int(cfg.eval.max_examples))
+    module.model.to(trainer.strategy.root_device)
+    test_report = evaluate(
+        module.model, test_batches, cfg.eval.iw_k, cfg.eval.iw_chunk, cfg.eval.active_units_threshold
+    )
+    report = {
+        "model": cfg.model.name,
+        "dataset": cfg.dataset.name,
+        "likelihood": cfg.likelihood._target_.rsplit(".", 1)[-1],
+        "kl": cfg.kl._target_.rsplit(".", 1)[-1],
+        "beta": float(cfg.beta),
+        "seed": int(cfg.seed),
+        "test": test_report,
+        "best_val_elbo_nats": float(checkpoint.best_model_score)
+        if checkpoint.best_model_score is not None
+        else None,
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "train_seconds": round(train_seconds, 2),
+        "device": str(trainer.strategy.root_device),
+        "world_size": trainer.world_size,
+        "global_batch_size": getattr(datamodule, "batch_size", 0) * trainer.world_size,
+        "resumed": bool(resume),
+        "checkpoints": {"best": best, "last": checkpoint.last_model_path or None},
+        "job_dir": str(job_dir),
+        "environment": environment(str(trainer.strategy.root_device)),
+        "lr_schedule": module.schedule.record() if module.schedule is not None else None,
+    }
+    if cfg.get("paper"):
+        report["paper"] = paper_comparison(OmegaConf.to_container(cfg.paper, resolve=True), test_report)
+    if original is not None:
+        report["reproduction"] = report_reproduction(Path(cfg.reproduce), original, report)
+    Job(job_dir).write_results(report)  # strict JSON: a NaN becomes null, with the reason under "nulls"
+    for lg in loggers:
+        if isinstance(lg, WandbLogger):
+            lg.experiment.summary.update(
+                {f"test/{k}": v for k, v in test_report.items() if isinstance(v, (int, float))}
+            )
+    log.info(
+        "test ELBO %.2f nats, IW bound (k=%s) %s, active units %d/%d",
+        test_report["elbo_nats"],
+        test_report.get("iw_k"),
+        f"{test_report['iw_bound_nats']:.2f}" if test_report.get("iw_bound_nats") is not None else "n/a",
+        test_report["active_units"],
+        test_report["latent_units"],
+    )
+    log.info(
+        "outputs in %s (results.json, images/, checkpoints/, metrics.csv%s)",
+        job_dir,
+        ", wandb/" if any(isinstance(lg, WandbLogger) for lg in loggers) else "",
+    )
+    return report

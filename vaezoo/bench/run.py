@@ -216,13 +216,12 @@ def summarise(seconds: list[float], steps: list[int], images_per_step: float, st
 
 def run_cell(plan: CellPlan, args: argparse.Namespace, job_root: Path) -> CellResult:
     import torch
-    from hydra.utils import instantiate
     from omegaconf import OmegaConf
     from torch.utils.data import DataLoader
 
     from vaezoo.bench.data import tutorial_dataset
     from vaezoo.bench.references import LoopSettings, PlainStep, bare_epoch, tutorial_epoch
-    from vaezoo.builder import build_model_for
+    from vaezoo.builder import build_likelihood, build_model_for
     from vaezoo.errors import ConfigError, DataError
     from vaezoo.evaluation.metrics import importance_weighted_bound
 
@@ -268,9 +267,7 @@ def run_cell(plan: CellPlan, args: argparse.Namespace, job_root: Path) -> CellRe
     def fresh_model(info, device):
         """The same model as vaezoo's: same config, same seed, same initialisation."""
         torch.manual_seed(cfg.seed)
-        likelihood = instantiate(cfg.likelihood)
-        likelihood.check_data(info, cfg.dataset.name)
-        return build_model_for(cfg, info, likelihood).to(device)
+        return build_model_for(cfg, info, build_likelihood(cfg, info)).to(device)
 
     def one_reference_round(trainer) -> None:
         """One repeat of each reference, between two vaezoo epochs, on vaezoo's own training split."""

@@ -7,7 +7,9 @@ are online get the data fetched; offline, a missing dataset is a one-line :class
 
 from __future__ import annotations
 
+import os
 import urllib.request
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,11 +48,92 @@ def _missing(name: str, folder: Path, files: list[str], cause: BaseException | N
     )
 
 
+def _idx_size(path: Path) -> int | None:
+    """The byte size an IDX file (MNIST's format) must have according to its own header, or None."""
+    with path.open("rb") as f:
+        header = f.read(4)
+        if len(header) < 4 or header[:2] != b"\x00\x00":
+            return None
+        ndim = header[3]
+        dims = f.read(4 * ndim)
+        if len(dims) < 4 * ndim:
+            return None
+    return 4 + 4 * ndim + int(np.prod(np.frombuffer(dims, dtype=">u4").astype(np.int64)))
+
+
+def check_mnist_files(name: str, cls_name: str, folder: Path) -> None:
+    """Name the file to delete when an MNIST-format archive or unpacked file is truncated or corrupt.
+
+    torchvision would otherwise re-download a bad archive (and, offline, report it as missing) or
+    fail with a reshape error deep inside its reader.
+    """
+    import torchvision
+    from torchvision.datasets.utils import check_integrity
+
+    if not folder.is_dir():
+        return
+    for archive, md5 in getattr(torchvision.datasets, cls_name).resources:
+        gz = folder / archive
+        unpacked = folder / archive.removesuffix(".gz")
+        if unpacked.is_file():
+            expected = _idx_size(unpacked)
+            size = unpacked.stat().st_size
+            if expected != size:
+                raise DataError(
+                    f"{name}: {unpacked} is truncated or corrupt ({size} bytes, its header says "
+                    f"{expected if expected is not None else 'nothing readable'}); delete it and vaezoo "
+                    f"unpacks it again from {gz.name}"
+                )
+        elif gz.is_file():
+            if not check_integrity(str(gz), md5):
+                raise DataError(
+                    f"{name}: {gz} is truncated or corrupt (its checksum does not match); delete it and "
+                    "download it again (dataset.download=true, online) or copy it again"
+                )
+            if not os.access(folder, os.W_OK):
+                raise DataError(
+                    f"{name}: cannot unpack {gz.name}: {folder} is read-only; copy the data folder somewhere "
+                    "writable and point dataset.root (env VAEZOO_DATA) at it"
+                )
+
+
+def check_cifar_files(root: Path) -> None:
+    """Name a truncated or corrupt CIFAR-10 archive or batch file."""
+    from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import check_integrity
+
+    folder = root / CIFAR10.base_folder
+    if folder.is_dir():
+        for filename, md5 in CIFAR10.train_list + CIFAR10.test_list:
+            if (folder / filename).is_file() and not check_integrity(str(folder / filename), md5):
+                raise DataError(
+                    f"cifar10: {folder / filename} is truncated or corrupt (checksum mismatch); delete "
+                    f"{folder} and vaezoo unpacks it again from {CIFAR10.filename}"
+                )
+    elif (root / CIFAR10.filename).is_file():
+        if not check_integrity(str(root / CIFAR10.filename), CIFAR10.tgz_md5):
+            raise DataError(
+                f"cifar10: {root / CIFAR10.filename} is truncated or corrupt (checksum mismatch); delete it "
+                "and download it again (dataset.download=true, online) or copy it again"
+            )
+        if not os.access(root, os.W_OK):
+            raise DataError(
+                f"cifar10: cannot unpack {CIFAR10.filename}: {root} is read-only; copy it somewhere writable "
+                "and point dataset.root (env VAEZOO_DATA) at it"
+            )
+
+
 def _torchvision(name: str, cls_name: str, root: Path, download: bool, files: list[str], **kwargs):
     import torchvision
 
     cls = getattr(torchvision.datasets, cls_name)
     folder = root / cls_name / "raw" if cls_name in ("MNIST", "FashionMNIST") else root
+    if root.exists() and not os.access(root, os.R_OK | os.X_OK):
+        raise DataError(f"{name}: cannot read {root} (permission denied); make it readable (chmod -R u+rX)")
+    if cls_name in ("MNIST", "FashionMNIST"):
+        check_mnist_files(name, cls_name, folder)
+    elif cls_name == "CIFAR10":
+        check_cifar_files(root)
     try:
         return cls(str(root), download=download, **kwargs)
     except PermissionError as err:
@@ -121,14 +204,45 @@ def load_binarized_mnist(root: Path, download: bool) -> Splits:
                 err = e
         if not path.is_file():
             raise _missing("binarized_mnist", folder, ["binarized_mnist.npz (train, valid, test)"], err)
-    data = np.load(path)
+    arrays = read_binarized_npz(path)
 
     def images(key: str) -> Tensor:
-        return torch.from_numpy(data[key].reshape(-1, 1, 28, 28).astype(np.uint8))
+        return torch.from_numpy(arrays[key].reshape(-1, 1, 28, 28).astype(np.uint8))
 
     return Splits(
         images("train"), None, images("test"), None, levels=2, num_classes=None, val_x=images("valid")
     )
+
+
+def read_binarized_npz(path: Path) -> dict[str, np.ndarray]:
+    """The three splits of ``binarized_mnist.npz``, checked: 0/1 integer pixels, 784 per image."""
+    fix = f"delete {path} (vaezoo downloads and converts it again when online) or rewrite it"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = sorted({"train", "valid", "test"} - set(data.files))
+            if missing:
+                raise DataError(f"binarized_mnist: {path} has no {', '.join(missing)} array; {fix}")
+            arrays = {k: data[k] for k in ("train", "valid", "test")}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        why = type(err).__name__
+        raise DataError(f"binarized_mnist: {path} is truncated or corrupt ({why}); {fix}") from None
+    for key, a in arrays.items():
+        if not (np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_):
+            raise DataError(
+                f"binarized_mnist: {path}[{key}] holds {a.dtype} values, but pixels must be stored as 0/1 "
+                f"integers (uint8); convert with (a > 0.5).astype('uint8'), or {fix}"
+            )
+        if a.size == 0 or a.size % 784 or a.shape[-1] not in (784, 28):
+            raise DataError(
+                f"binarized_mnist: {path}[{key}] has shape {a.shape}, not [N, 784] (28x28 images); {fix}"
+            )
+        low, high = int(a.min()), int(a.max())
+        if low < 0 or high > 1:
+            raise DataError(
+                f"binarized_mnist: {path}[{key}] holds values {low}..{high}, but binarized pixels are 0 or "
+                f"1; threshold it ((a > 127).astype('uint8') for 0-255 data), or {fix}"
+            )
+    return arrays
 
 
 SOURCES: dict[str, Callable[[Path, bool], Splits]] = {

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from vaezoo.errors import DiskFull
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -34,6 +38,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, target)
+        except OSError as err:
+            Path(tmp).unlink(missing_ok=True)
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                intact = f"the previous {target.name} is intact" if target.exists() else "no earlier save"
+                raise DiskFull(
+                    f"no space left on the device writing {target} ({intact}; saves are atomic): free "
+                    f"space, then resume with python -m vaezoo resume={target.parent.parent}"
+                ) from None
+            raise
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -60,9 +73,20 @@ class RandomState(L.Callback):
         return "RandomState"
 
     def state_dict(self) -> dict[str, Any]:
-        return _collect_rng_states(include_cuda=torch.cuda.is_available())
+        states = _collect_rng_states(include_cuda=torch.cuda.is_available())
+        # NumPy's state holds an ndarray, which only a full (code-running) unpickle restores; stored
+        # as a tensor and plain numbers, every checkpoint loads with torch.load(weights_only=True).
+        name, keys, pos, has_gauss, cached = states["numpy"]
+        keys = torch.from_numpy(keys.astype(np.int64))
+        states["numpy"] = [name, keys, int(pos), int(has_gauss), float(cached)]
+        return states
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
         if "torch.cuda" in state_dict and not torch.cuda.is_available():
-            state_dict = {k: v for k, v in state_dict.items() if k != "torch.cuda"}
+            del state_dict["torch.cuda"]
+        numpy_state = state_dict.get("numpy")
+        if isinstance(numpy_state, list):
+            name, keys, pos, has_gauss, cached = numpy_state
+            state_dict["numpy"] = (name, keys.numpy().astype(np.uint32), pos, has_gauss, cached)
         _set_rng_states(state_dict)

@@ -1,4 +1,12 @@
-"""The LightningModule: a model plus the one objective, identical in train, validation and test."""
+"""The LightningModule: a model plus the one objective, identical in train, validation and test.
+
+The NaN policy: a non-finite training loss, or a non-finite parameter, stops the run with
+:class:`~vaezoo.errors.Diverged` naming the first bad step. The loss is checked on the device every
+step and read on the host only when Lightning logs anyway, at epoch ends and before every checkpoint
+save (so no checkpoint holds a diverged state). Where the config asks for update skipping
+(``optimizer.grad_skip_threshold``, set by hvae), a non-finite loss instead skips that update and
+counts it; ``optimizer.max_consecutive_skips`` skipped updates in a row stop the run the same way.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from vaezoo.errors import ConfigError
+from vaezoo.errors import ConfigError, Diverged
 from vaezoo.models.base import VAEModel
 from vaezoo.objective import Objective
 
@@ -58,6 +66,7 @@ class VAEModule(L.LightningModule):
         clip_norm: float | None = None,
         fused: bool = True,
         lr_schedule: dict | None = None,
+        max_consecutive_skips: int = 100,
     ) -> None:
         super().__init__()
         # The update is written out in training_step (Lightning's manual optimisation): the same
@@ -74,9 +83,12 @@ class VAEModule(L.LightningModule):
         self.grad_skip_threshold = grad_skip_threshold
         self.clip_norm = clip_norm
         self.skipped_updates = 0
+        self.consecutive_skips = 0
+        self.max_consecutive_skips = max_consecutive_skips
         self.fused = fused
         self.lr_schedule = lr_schedule
         self.schedule = None  # the EpochSchedule, once the trainer's max_epochs is known
+        self._first_bad_step: Tensor | None = None  # on the device: -1, or the first non-finite step
 
     def on_fit_start(self) -> None:
         self.objective.set_total_steps(int(self.trainer.estimated_stepping_batches))
@@ -123,9 +135,48 @@ class VAEModule(L.LightningModule):
             )
         return out.loss
 
+    def _note_nonfinite(self, loss: Tensor) -> None:
+        """Remember the first step whose loss is not finite, without a host sync."""
+        if self._first_bad_step is None or self._first_bad_step.device != loss.device:
+            self._first_bad_step = torch.full((), -1, dtype=torch.long, device=loss.device)
+        bad = ~torch.isfinite(loss.detach()) & (self._first_bad_step < 0)
+        self._first_bad_step.masked_fill_(bad, self.global_step)
+
+    def check_finite(self, parameters: bool = False) -> None:
+        """Raise Diverged if a loss so far was not finite (or, with ``parameters``, a weight is not)."""
+        step = -1 if self._first_bad_step is None else int(self._first_bad_step)
+        if step >= 0:
+            raise self._diverged(f"the training loss became NaN or infinite at step {step}")
+        if parameters:
+            finite = [torch.isfinite(p).all() for p in self.parameters()]
+            if finite and not bool(torch.stack(finite).all()):
+                raise self._diverged(f"a model parameter became NaN or infinite by step {self.global_step}")
+
+    def _diverged(self, what: str) -> Diverged:
+        return Diverged(
+            f"training diverged: {what} (optimizer.lr={self.lr}); lower optimizer.lr or set "
+            "optimizer.clip_norm; checkpoints saved before it are intact"
+        )
+
+    def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
+        if self._logs_this_step():  # the loss is read on the host now anyway
+            self.check_finite()
+
+    def on_train_epoch_end(self) -> None:
+        self.check_finite(parameters=True)
+        # Manual optimisation: Lightning steps no scheduler itself. Its state is in every checkpoint.
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:
+            scheduler.step()
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self.check_finite(parameters=True)  # a diverged state never overwrites a good checkpoint
+
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         optimizer = self.optimizers()
         loss = self._step(batch, "train")
+        if self.grad_skip_threshold is None:  # with skipping, a non-finite loss skips its update
+            self._note_nonfinite(loss)
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         # Lightning's step runs on_before_optimizer_step (skip and clip) after any loss-scale unscaling.
@@ -142,18 +193,19 @@ class VAEModule(L.LightningModule):
         """Skip or clip the update (see :func:`skip_or_clip`), after any loss-scale unscaling."""
         norm, skipped = skip_or_clip(self.parameters(), self.grad_skip_threshold, self.clip_norm)
         self.skipped_updates += skipped
+        self.consecutive_skips = self.consecutive_skips + 1 if skipped else 0
+        if self.consecutive_skips >= self.max_consecutive_skips:
+            raise self._diverged(
+                f"{self.consecutive_skips} updates in a row were skipped up to step {self.global_step} "
+                f"(gradient norm {float(norm):.3g} above optimizer.grad_skip_threshold="
+                f"{self.grad_skip_threshold} or not finite)"
+            )
         if norm is not None and self.grad_skip_threshold is not None and self._logs_this_step():
             self.log_dict(
                 {"train/grad_norm": norm.detach(), "train/skipped_updates": float(self.skipped_updates)},
                 on_step=True,
                 on_epoch=False,
             )
-
-    def on_train_epoch_end(self) -> None:
-        # Manual optimisation: Lightning steps no scheduler itself. Its state is in every checkpoint.
-        scheduler = self.lr_schedulers()
-        if scheduler is not None:
-            scheduler.step()
 
     def configure_optimizers(self):
         # The fused kernel updates all parameters in one pass (same algorithm; on a CPU it makes

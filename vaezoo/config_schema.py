@@ -1,0 +1,437 @@
+"""The one validation pass over a composed config: keys, types, ranges and cross-group rules.
+
+It runs in ``python -m vaezoo`` before Hydra starts the job (so nothing is written or loaded for a
+bad config, and no torch import is paid for it), again in :func:`vaezoo.builder.build_module` for
+every other entry point, and on ``--cfg job``.
+
+The schema of a group is not a second copy kept here: a key's type is the type of its value in the
+group's own YAML (``seed: 0`` makes ``seed`` an integer), and a key added with ``+`` must be a
+parameter of the node's target (``_target_``, the registered model class, ``lightning.Trainer``
+for ``trainer.*``). So a new dataset, model or likelihood YAML brings its schema with it; sections
+this module knows nothing about are left alone. Value ranges that types cannot express, and rules
+that span groups, are the tables :data:`RANGES` and :func:`cross_group_problems` below.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import itertools
+import math
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from vaezoo.errors import ConfigError
+
+MULTIRUN_FLAGS = ("-m", "--multirun")
+# Hydra flags after which nothing is composed for a job (help, shell completion, info).
+NO_JOB_FLAGS = ("--help", "-h", "--hydra-help", "--info", "-i", "--version", "--shell-completion", "-sc")
+# Hydra flags that take a value (the value is not an override).
+VALUE_FLAGS = (
+    *("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-dir", "-cd"),
+    "--experimental-rerun",
+)
+MAX_COMBINATIONS = 32  # group-choice combinations of a sweep composed and checked one by one
+
+
+# --- ranges -----------------------------------------------------------------------------------------
+def _int(lo: int | None = None) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and (lo is None or v >= lo)
+
+
+def _num(lo: float | None = None, strict: bool = False) -> Callable[[Any], bool]:
+    def ok(v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return False
+        return lo is None or (v > lo if strict else v >= lo)
+
+    return ok
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or check(v)
+
+
+def _one_of(*values: str) -> Callable[[Any], bool]:
+    return lambda v: v in values
+
+
+def _betas(v: Any) -> bool:
+    return isinstance(v, list) and len(v) == 2 and all(_num(0)(b) and b < 1 for b in v)
+
+
+def _ints_or_int(v: Any) -> bool:
+    return _int(1)(v) or (isinstance(v, list) and bool(v) and all(_int(1)(x) for x in v))
+
+
+# path -> (check, what a good value is). Applied when the key exists, whatever group provides it.
+RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "seed": (_int(0), "an integer >= 0, e.g. seed=1"),
+    "beta": (_num(0), "a number >= 0, e.g. beta=4"),
+    "trainer.max_epochs": (_int(1), "an integer >= 1, e.g. trainer.max_epochs=10"),
+    "trainer.log_every_n_steps": (_int(1), "an integer >= 1"),
+    "trainer.check_val_every_n_epoch": (_int(1), "an integer >= 1"),
+    "optimizer.lr": (_num(0, strict=True), "a number > 0, e.g. optimizer.lr=1e-3"),
+    "optimizer.eps": (_num(0, strict=True), "a number > 0, e.g. optimizer.eps=1e-8"),
+    "optimizer.weight_decay": (_num(0), "a number >= 0"),
+    "optimizer.betas": (_betas, "two numbers in [0, 1), e.g. optimizer.betas=[0.9,0.999]"),
+    "optimizer.clip_norm": (_optional(_num(0, strict=True)), "a number > 0 or null"),
+    "optimizer.grad_skip_threshold": (_optional(_num(0, strict=True)), "a number > 0 or null"),
+    "optimizer.max_consecutive_skips": (_int(1), "an integer >= 1"),
+    "objective.k": (_int(1), "an integer >= 1 (1: ELBO, > 1: IWAE bound)"),
+    "model.latent_dim": (_ints_or_int, "an integer >= 1 (hvae: or a list of them), e.g. model.latent_dim=20"),
+    "model.num_layers": (_int(1), "an integer >= 1"),
+    "model.width": (_int(1), "an integer >= 1"),
+    "dataset.batch_size": (_int(1), "an integer >= 1, e.g. dataset.batch_size=128"),
+    "dataset.eval_batch_size": (_int(1), "an integer >= 1"),
+    "dataset.val_size": (_int(0), "an integer >= 0"),
+    "eval.iw_k": (_int(1), "an integer >= 1 (samples for the importance-weighted bound), e.g. eval.iw_k=100"),
+    "eval.iw_chunk": (_int(1), "an integer >= 1"),
+    "eval.batch_size": (_int(1), "an integer >= 1"),
+    "eval.active_units_threshold": (_num(0), "a number >= 0"),
+    "eval.max_examples": (_optional(_int(1)), "an integer >= 1 or null"),
+    "images.n_images": (_int(1), "an integer >= 1, e.g. images.n_images=64"),
+    "images.every_n_epochs": (_int(1), "an integer >= 1"),
+    "checkpoint.every_n_train_steps": (_optional(_int(1)), "an integer >= 1 or null"),
+    "logger.name": (_one_of("wandb", "csv", "none"), "wandb, csv or none (logger=wandb|csv|none)"),
+    "logger.mode": (
+        _one_of("online", "offline", "disabled", "run", "dryrun"),
+        "online, offline or disabled (logger.mode= or the WANDB_MODE environment variable)",
+    ),
+    "logger.if_unreachable": (_one_of("offline", "fail"), "offline or fail"),
+    "logger.init_timeout": (_num(1), "a number of seconds >= 1"),
+}
+
+
+def cross_group_problems(cfg: DictConfig) -> Iterator[str]:
+    """Combinations of valid values that cannot work together (each a one-line problem and fix)."""
+    trainer = cfg.get("trainer") or {}
+    clip = trainer.get("gradient_clip_val")
+    if clip is not None:
+        yield f"trainer.gradient_clip_val={clip} is unused by vaezoo; set optimizer.clip_norm={clip} instead"
+    if (trainer.get("accumulate_grad_batches") or 1) != 1:
+        yield (
+            "trainer.accumulate_grad_batches is not supported (vaezoo steps the optimiser on every batch); "
+            "raise dataset.batch_size instead, or spread it over devices with hardware=ddp"
+        )
+    likelihood = str((cfg.get("likelihood") or {}).get("_target_", ""))
+    dataset = cfg.get("dataset") or {}
+    name = dataset.get("name")
+    if likelihood.endswith(".Bernoulli") and dataset.get("binarize") == "none" and name != "binarized_mnist":
+        yield (
+            f"likelihood=bernoulli needs binary pixels but dataset.binarize=none keeps {name}'s grey "
+            "levels; set dataset.binarize=dynamic (or threshold), or pick likelihood=gaussian"
+        )
+
+
+# --- keys and types ---------------------------------------------------------------------------------
+def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, dict) and value:
+                yield from _leaves(value, path)
+            else:
+                yield path, value
+
+
+def _type_name(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list, e.g. [a,b]"
+    return None
+
+
+def _same_type(value: Any, default: Any) -> bool:
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, list):
+        return isinstance(value, list)
+    if isinstance(default, dict):
+        return isinstance(value, dict)
+    return True
+
+
+def target_parameters(cfg: DictConfig, section: str) -> set[str] | None:
+    """Keyword names the object built from ``section`` accepts (None: any, or unknown).
+
+    Imports the target, so it is called only for keys that the group's YAML does not define.
+    """
+    node = cfg.get(section)
+    try:
+        if section == "trainer":
+            from lightning import Trainer
+
+            func: Any = Trainer.__init__
+        elif section == "optimizer":
+            from vaezoo.training.module import VAEModule
+
+            func = VAEModule.__init__
+        elif section == "model":
+            from vaezoo.models import MODELS
+
+            cls = MODELS.get(str(node.get("name")))
+            if cls is None:
+                return None
+            func = cls.__init__
+        elif isinstance(node, DictConfig) and node.get("_target_"):
+            from hydra.utils import get_object
+
+            func = get_object(str(node._target_))
+        else:
+            return None
+    except Exception:  # a target that cannot be imported is reported when it is built
+        return None
+    params = inspect.signature(func).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()) and section != "dataset":
+        return None
+    names = {n for n in params if n not in ("self", "args", "kwargs")}
+    if section == "optimizer":
+        names -= {"model", "objective"}  # VAEModule's own arguments, not optimizer settings
+    if section == "dataset":  # build_datamodule(in_memory, **kwargs) hands the rest to the data modules
+        from vaezoo.data.datamodule import InMemoryDataModule
+
+        names |= set(inspect.signature(InMemoryDataModule.__init__).parameters) - {"self"}
+        try:
+            from vaezoo.data.streaming import StreamingDataModule
+
+            names |= set(inspect.signature(StreamingDataModule.__init__).parameters) - {"self"}
+        except ImportError:
+            pass
+    if section == "model":
+        from vaezoo.builder import MODEL_META_KEYS
+
+        names |= set(MODEL_META_KEYS)
+    return names
+
+
+def suggestion(key: str, candidates: set[str] | list[str], cutoff: float = 0.6) -> str:
+    """``; did you mean trainer.max_epochs?`` for a near miss among ``candidates`` (full paths), else ''.
+
+    Names are compared within the key's own section (``max_epoch`` with the other ``trainer`` keys),
+    so the shared ``trainer.`` prefix does not make unrelated keys look alike.
+    """
+    parent, _, name = key.rpartition(".")
+    siblings = {c.rpartition(".")[2]: c for c in candidates if c.rpartition(".")[0] == parent}
+    close = difflib.get_close_matches(name, sorted(siblings), n=1, cutoff=cutoff)
+    return f"; did you mean {siblings[close[0]]}?" if close else ""
+
+
+def unknown_key_message(key: str, cfg: DictConfig) -> str:
+    """The one line for a key that is neither in the config nor accepted by its section's target."""
+    section, _, rest = key.partition(".")
+    known = {path for path, _ in _leaves(OmegaConf.to_container(cfg, resolve=False))}
+    hint = suggestion(key, known, cutoff=0.85)
+    if hint:  # a clear near miss of a key in the YAML: no need to import the target to say so
+        return f"unknown key {key}{hint}"
+    if rest:
+        params = target_parameters(cfg, section) or set()
+        known |= {f"{section}.{p}" for p in params}
+        if key in known:  # a real option that the YAML leaves at its default: add it with +
+            return f"{key} is not set in the config; add it with +{key}=<value>"
+    hint = suggestion(key, known)
+    if hint:
+        return f"unknown key {key}{hint}"
+    siblings = sorted(k for k in known if k.startswith(f"{section}.")) if rest else []
+    listing = f" ({section} has: {', '.join(s.split('.', 1)[1] for s in siblings[:20])})" if siblings else ""
+    return f"unknown key {key}{listing}; check the spelling (python -m vaezoo --cfg job shows every key)"
+
+
+def validate(cfg: DictConfig, defaults: DictConfig | None = None) -> None:
+    """Raise ConfigError (one line) for the first problem in a composed config; ``cfg`` is not changed.
+
+    ``defaults`` is the same composition without key overrides: its values fix each key's type and
+    the set of known keys. Without it only ranges and cross-group rules are checked.
+    """
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        values = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"cannot resolve the config: {str(err).splitlines()[0]}") from None
+    assert isinstance(values, dict)
+    values.pop("hydra", None)
+    leaves = dict(_leaves(values))
+    if defaults is not None:
+        base = OmegaConf.to_container(defaults, resolve=True)
+        assert isinstance(base, dict)
+        base.pop("hydra", None)
+        base_leaves = dict(_leaves(base))
+        for path, value in leaves.items():
+            section = path.split(".", 1)[0]
+            if path in base_leaves:
+                default = base_leaves[path]
+                if not _same_type(value, default):
+                    raise ConfigError(
+                        f"{path}={_show(value)} must be {_type_name(default)} (default {_show(default)})"
+                    )
+            elif section in ("callbacks",) or section not in base or "." not in path:
+                continue  # extra callbacks are checked when built; unknown top-level sections are left alone
+            elif any(p.startswith(path + ".") for p in base_leaves):
+                continue
+            else:
+                params = target_parameters(cfg, section)
+                name = path.split(".", 1)[1].split(".")[0]
+                if params is not None and name not in params:
+                    raise ConfigError(unknown_key_message(path, defaults))
+    for path, (check, wanted) in RANGES.items():
+        if path in leaves and not check(leaves[path]):
+            raise ConfigError(f"{path}={_show(leaves[path])} is out of range; it must be {wanted}")
+    for problem in cross_group_problems(OmegaConf.create(values)):
+        raise ConfigError(problem)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+# --- the command line -------------------------------------------------------------------------------
+def normalize_argv(args: list[str]) -> list[str]:
+    """Hydra's flags (``-m``, ``--cfg job``, ...) moved before the overrides, so they work anywhere.
+
+    Hydra's argument parser accepts flags only before the first override; users append ``-m``.
+    """
+    flags: list[str] = []
+    overrides: list[str] = []
+    take_value = False
+    for arg in args:
+        if take_value:
+            flags.append(arg)
+            take_value = False
+        elif arg.startswith("-"):
+            if arg in MULTIRUN_FLAGS and any(f in MULTIRUN_FLAGS for f in flags):
+                continue
+            flags.append(arg)
+            take_value = arg in VALUE_FLAGS or arg in ("--config-name", "-cn")
+        else:
+            overrides.append(arg)
+    return [*flags, *overrides]
+
+
+_COULD_NOT_OVERRIDE = re.compile(r"Could not (?:override|append to config)\W+'?([A-Za-z0-9_.\-/]+)'?")
+_NOT_IN_STRUCT = re.compile(r"Key '([^']+)' is not in struct")
+
+
+def _expand(override: Any) -> list[str]:
+    """The single-value override strings of one parsed override (a sweep's values one by one)."""
+    raw = override.input_line
+    if not override.is_sweep_override():
+        return [raw]
+    head = raw.split("=", 1)[0]
+    try:
+        return [f"{head}={v}" for v in override.sweep_string_iterator()]
+    except Exception:  # interval(...) and other sweeps that cannot be listed: the sweeper checks them
+        return []
+
+
+def check_command_line(args: list[str], config_dir: str, config_name: str = "config") -> DictConfig | None:
+    """Compose every job a command line asks for (sweeps included) and validate each; raise ConfigError.
+
+    Returns the first job's config (None for --help and the like). Nothing is written and nothing
+    heavy is imported unless a key has to be looked up in a target.
+    """
+    if any(a in NO_JOB_FLAGS for a in args):
+        return None
+    first: DictConfig | None = None
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    overrides, skip_next = [], False
+    for arg in args:
+        if skip_next:
+            skip_next = False
+        elif arg in VALUE_FLAGS:
+            skip_next = True
+        elif arg in ("--config-name", "-cn") or arg.startswith(("--config-name=", "-cn=")):
+            return None  # another primary config: validated when its job is built
+        elif not arg.startswith("-"):
+            overrides.append(arg)
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as err:
+        raise ConfigError(f"cannot parse the overrides: {str(err).splitlines()[0]}") from None
+    groups_dir = __import__("pathlib").Path(config_dir)
+    fixed: list[str] = []
+    group_options: list[list[str]] = []
+    key_sweeps: list[list[str]] = []
+    for override in parsed:
+        key = override.get_key_element().lstrip("+~")
+        if key.startswith("hydra") or override.is_delete():
+            if not key.startswith("hydra"):
+                fixed.append(override.input_line)
+            continue
+        expanded = _expand(override)
+        if not expanded:
+            continue
+        is_group = (groups_dir / key.split("@")[0]).is_dir()
+        if len(expanded) == 1:
+            fixed.append(expanded[0])
+        elif is_group:
+            group_options.append(expanded)
+        else:
+            key_sweeps.append(expanded)
+    group_fixed = [o for o in fixed if (groups_dir / o.lstrip("+~").split("=", 1)[0]).is_dir()]
+    combos = list(itertools.islice(itertools.product(*group_options), MAX_COMBINATIONS))
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
+            for combo in combos:
+                groups = [*group_fixed, *combo]
+                defaults = _compose(compose, config_name, groups, None)
+                firsts = [sweep[0] for sweep in key_sweeps]
+                jobs = [firsts] + [
+                    [*firsts[:i], value, *firsts[i + 1 :]]
+                    for i, sweep in enumerate(key_sweeps)
+                    for value in sweep[1:]
+                ]
+                for job in jobs:
+                    cfg = _compose(compose, config_name, [*fixed, *combo, *job], defaults)
+                    validate(cfg, defaults)
+                    first = cfg if first is None else first
+    finally:
+        GlobalHydra.instance().clear()
+    return first
+
+
+def _compose(compose: Any, name: str, overrides: list[str], defaults: DictConfig | None) -> DictConfig:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return compose(name, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        text = " ".join(str(err).split())
+        match = _COULD_NOT_OVERRIDE.search(text) or _NOT_IN_STRUCT.search(text)
+        if match and defaults is not None:
+            key = match.group(1)
+            if "append" in text and "already" in text:
+                raise ConfigError(f"{key} is already in the config; set it without the leading +") from None
+            raise ConfigError(unknown_key_message(key, defaults)) from None
+        raise ConfigError(f"cannot compose the config: {text[:300]}") from None
+
+
+__all__ = ["RANGES", "check_command_line", "normalize_argv", "validate"]
