@@ -53,9 +53,9 @@ def test_run_metrics_records_values_settings_seconds_and_skips_with_reasons(comp
 
 def test_unknown_metric_setting_and_inapplicable_metric_run_directly_are_one_line_errors(compose_cfg):
     ctx = context(compose_cfg)
-    with pytest.raises(ConfigError, match="unknown metric 'nope'.*registered metrics"):
+    with pytest.raises(ConfigError, match=r"unknown metric 'nope'.*registered metrics"):
         run_metrics(["nope"], ctx)
-    with pytest.raises(ConfigError, match="eval.settings.iw_bound has unknown keys kk"):
+    with pytest.raises(ConfigError, match=r"eval\.settings.iw_bound has unknown keys kk"):
         run_metrics(["iw_bound"], ctx, {"iw_bound": {"kk": 3}})
-    with pytest.raises(ConfigError, match="metric mig cannot run: .*no ground-truth factors"):
+    with pytest.raises(ConfigError, match=r"metric mig cannot run: .*no ground-truth factors"):
         run_metrics(["mig"], ctx, strict=True)

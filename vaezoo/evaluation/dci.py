@@ -74,7 +74,7 @@ def importance_matrix(
 def dci(
     context: MetricContext, num_train: int, num_test: int, model: str, n_estimators: int
 ) -> dict[str, float]:
-    """DCI (Eastwood & Williams 2018): disentanglement, completeness, informativeness from tree importances."""
+    """DCI (Eastwood & Williams 2018): D, C and I from tree importances."""
     if model not in PREDICTORS:
         raise ConfigError(f"eval.settings.dci.model={model} is not one of {', '.join(PREDICTORS)}")
     rng = rng_for(context, "dci")

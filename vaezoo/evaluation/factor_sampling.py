@@ -1,4 +1,4 @@
-"""Shared sampling for the disentanglement metrics (disentanglement_lib's ``utils.generate_batch_factor_code``).
+"""Shared sampling for the disentanglement metrics (as disentanglement_lib's utils).
 
 Representations are the model's flat posterior means (``representation``) of observations drawn from
 the ground-truth factors, computed in chunks so that memory stays bounded.

@@ -50,7 +50,7 @@ def factor_vae_from_votes(train: np.ndarray, test: np.ndarray) -> tuple[float, f
 def factor_vae_score(
     context: MetricContext, batch_size: int, num_train: int, num_eval: int, num_variance_estimate: int
 ) -> dict[str, float]:
-    """FactorVAE score (Kim & Mnih 2018): majority-vote accuracy naming the fixed factor by its least-varying code."""
+    """FactorVAE score (Kim & Mnih 2018): majority vote naming the fixed factor by its stillest code."""
     rng = rng_for(context, "factor_vae_score")
     codes, _ = codes_and_factors(context, num_variance_estimate, rng)
     scale = codes.var(axis=0, ddof=1)

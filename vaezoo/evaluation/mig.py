@@ -36,7 +36,7 @@ def mig_score(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dic
 
 @register_metric("mig", needs=("factors",), num_train=10000, num_bins=20)
 def mig(context: MetricContext, num_train: int, num_bins: int) -> dict[str, float]:
-    """Mutual Information Gap (Chen et al. 2018): per factor, the MI gap between its two best codes / H(factor)."""
+    """Mutual Information Gap (Chen et al. 2018): MI gap of the two best codes / H(factor)."""
     codes, factors = codes_and_factors(context, num_train, rng_for(context, "mig"))
     scores = mig_score(codes, factors, num_bins)
     names = context.ground_truth.names if context.ground_truth else ()
