@@ -125,7 +125,10 @@ def load_dsprites(root: Path) -> DSprites:
         data = np.load(official, allow_pickle=True, encoding="latin1")
         imgs = data["imgs"]
         packed = np.concatenate(
-            [np.packbits(imgs[i : i + 65536].reshape(-1, SIZE * SIZE), axis=1) for i in range(0, len(imgs), 65536)]
+            [
+                np.packbits(imgs[i : i + 65536].reshape(-1, SIZE * SIZE), axis=1)
+                for i in range(0, len(imgs), 65536)
+            ]
         )
         classes = data["latents_classes"].astype(np.int64)
         return DSprites(torch.from_numpy(packed), classes, str(official))
