@@ -13,13 +13,16 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from vaezoo.data.datamodule import InMemoryDataModule, TensorSplit
 from vaezoo.data.factors import GroundTruthData
-from vaezoo.errors import DataError
+from vaezoo.data.info import DataInfo
+from vaezoo.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,8 @@ OFFICIAL_FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 CACHE_FILE = "dsprites_generated_v1_packed.npz"
 FACTOR_NAMES = ("color", "shape", "scale", "orientation", "posX", "posY")
 FACTOR_SIZES = (1, 3, 6, 40, 32, 32)
+#: The five factors that vary (color has a single value and is left out, as in disentanglement_lib).
+VARYING = FACTOR_NAMES[1:]
 SIZE = 64
 #: Half-width in pixels of the square at scale 1 (the ellipse's long half-axis, the heart's half-width).
 SPRITE_RADIUS = 10.0
@@ -85,29 +90,35 @@ def render_stamps(shape: int, scale: float, orientations: np.ndarray) -> np.ndar
     return inside_polygon(a, b, heart_outline())
 
 
-def generate_packed() -> tuple[np.ndarray, np.ndarray]:
-    """All 737,280 images, bit-packed [N, 512] uint8, and the latents_classes [N, 6] in official order.
+def factor_classes() -> np.ndarray:
+    """The factor classes [737280, 6] of every image, in the official order (posY varies fastest)."""
+    total = int(np.prod(FACTOR_SIZES))
+    return np.stack(np.unravel_index(np.arange(total), FACTOR_SIZES), axis=1).astype(np.int64)
 
-    Each (shape, scale) block renders its 40 orientations once and places them at the 32×32 positions
-    by integer shifts (a sliding-window view), so no full unpacked copy of the dataset ever exists.
+
+def render_block(shape: int, scale: float) -> np.ndarray:
+    """All images of one (shape, scale), bit-packed [40 * 32 * 32, 512] uint8 in the official order.
+
+    The 40 orientations are rendered once and placed at the 32×32 positions by integer shifts (a
+    sliding-window view), so no unpacked copy of more than one block ever exists.
     """
-    values = factor_values()
-    blocks = []
     pad = 32
-    for shape in range(3):
-        for scale in values[2]:
-            stamps = render_stamps(shape, float(scale), values[3])
-            padded = np.zeros((len(stamps), SIZE + 2 * pad, SIZE + 2 * pad), dtype=bool)
-            padded[:, pad:-pad, pad:-pad] = stamps
-            windows = np.lib.stride_tricks.sliding_window_view(padded, (SIZE, SIZE), axis=(1, 2))
-            # Centre at FIRST_CENTRE + i: image[r, c] = stamp[r + 16 - i_y, c + 16 - i_x]
-            offsets = pad + int(SIZE / 2 - FIRST_CENTRE) - np.arange(32)
-            block = windows[:, offsets][:, :, offsets]  # [orient, posY, posX, 64, 64]
-            block = block.transpose(0, 2, 1, 3, 4)  # official order: posX, then posY fastest
-            blocks.append(np.packbits(block.reshape(-1, SIZE * SIZE), axis=1))
-    packed = np.concatenate(blocks)
-    classes = np.stack(np.unravel_index(np.arange(len(packed)), FACTOR_SIZES), axis=1).astype(np.int64)
-    return packed, classes
+    stamps = render_stamps(shape, scale, factor_values()[3])
+    padded = np.zeros((len(stamps), SIZE + 2 * pad, SIZE + 2 * pad), dtype=bool)
+    padded[:, pad:-pad, pad:-pad] = stamps
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (SIZE, SIZE), axis=(1, 2))
+    # Centre at FIRST_CENTRE + i: image[r, c] = stamp[r + 16 - i_y, c + 16 - i_x]
+    offsets = pad + int(SIZE / 2 - FIRST_CENTRE) - np.arange(32)
+    block = windows[:, offsets][:, :, offsets]  # [orient, posY, posX, 64, 64]
+    block = block.transpose(0, 2, 1, 3, 4)  # official order: posX, then posY fastest
+    return np.packbits(block.reshape(-1, SIZE * SIZE), axis=1)
+
+
+def generate_packed() -> tuple[np.ndarray, np.ndarray]:
+    """All 737,280 images, bit-packed [N, 512] uint8, and the latents_classes [N, 6] in official order."""
+    scales = factor_values()[2]
+    packed = np.concatenate([render_block(shape, float(scale)) for shape in range(3) for scale in scales])
+    return packed, factor_classes()
 
 
 @dataclass
@@ -154,8 +165,9 @@ def load_dsprites(root: Path) -> DSprites:
             cache.stat().st_size / 1e6,
         )
     packed = np.load(cache)["packed"]
-    classes = np.stack(np.unravel_index(np.arange(len(packed)), FACTOR_SIZES), axis=1).astype(np.int64)
-    return DSprites(torch.from_numpy(packed), classes, str(cache))
+    if packed.shape != (int(np.prod(FACTOR_SIZES)), SIZE * SIZE // 8):
+        raise DataError(f"{cache} holds {packed.shape} packed images, not dSprites'; delete it to regenerate")
+    return DSprites(torch.from_numpy(packed), factor_classes(), str(cache))
 
 
 _SHIFTS = torch.arange(7, -1, -1, dtype=torch.uint8)
@@ -178,4 +190,96 @@ def ground_truth(data: DSprites) -> GroundTruthData:
         assert (order == classes).all(), "dsprites images are not in the official order"
         return unpack(data.packed[torch.from_numpy(index)])
 
-    return GroundTruthData(FACTOR_NAMES[1:], values[1:], observe)
+    return GroundTruthData(VARYING, values[1:], observe)
+
+
+class PackedSplit(TensorSplit):
+    """A split held bit-packed (uint8 [N, 512]); a batch is unpacked to float 0/1 images on access."""
+
+    def __init__(self, packed: Tensor, factors: Tensor) -> None:
+        super().__init__(packed, None, 2, False, factors)
+
+    def to(self, device: torch.device) -> PackedSplit:
+        return PackedSplit(self.x.to(device), self.factors)
+
+    def __getitem__(self, index: Tensor) -> dict[str, Tensor]:
+        return {"x": unpack(self.x[index.to(self.x.device)])}
+
+
+class DSpritesDataModule(InMemoryDataModule):
+    """dSprites in memory, bit-packed (94 MB per 184k images): never 737k float or even uint8 images.
+
+    Validation and test are ``val_size`` and ``test_size`` images drawn by a permutation seeded by
+    ``split_seed``; the rest trains. Every split carries its factor values [N, 5] (``splits[s].factors``)
+    and :meth:`ground_truth` serves the disentanglement metrics.
+    """
+
+    def __init__(
+        self,
+        name: str = "dsprites",
+        root: str = "data",
+        batch_size: int = 64,
+        eval_batch_size: int = 500,
+        val_size: int = 5000,
+        test_size: int = 5000,
+        split_seed: int = 0,
+        on_device: bool = True,
+        eval_metrics: Any = None,
+    ) -> None:
+        """``eval_metrics`` is the dataset's default ``eval.metrics`` (read by conf/config.yaml), not a data setting."""
+        if name != "dsprites":
+            raise ConfigError(f"dataset.name={name} with the dsprites data module; use dataset=dsprites")
+        super().__init__(
+            "dsprites",
+            root,
+            "none",
+            batch_size,
+            eval_batch_size,
+            val_size,
+            split_seed,
+            download=False,
+            on_device=on_device,
+            source=None,
+            known_name=True,
+        )
+        total = int(np.prod(FACTOR_SIZES))
+        if val_size < 1 or test_size < 1 or val_size + test_size >= total:
+            raise ConfigError(
+                f"dataset.val_size={val_size} and dataset.test_size={test_size} must be >= 1 and leave "
+                f"training images of the {total}"
+            )
+        self.test_size = test_size
+        self._data: DSprites | None = None
+
+    def load(self) -> None:
+        if self.splits:
+            return
+        self._data = load_dsprites(self.root)
+        values = factor_values()
+        table = torch.from_numpy(
+            np.stack([values[k][self._data.classes[:, k]] for k in range(1, 6)], axis=1)
+        ).float()
+        perm = torch.randperm(
+            len(self._data.packed), generator=torch.Generator().manual_seed(self.split_seed)
+        )
+        index = {
+            "val": perm[: self.val_size],
+            "test": perm[self.val_size : self.val_size + self.test_size],
+            "train": perm[self.val_size + self.test_size :],
+        }
+        self.splits = {s: PackedSplit(self._data.packed[i], table[i]) for s, i in index.items()}
+        self._info = DataInfo("dsprites", (1, SIZE, SIZE), 2, factor_names=VARYING)
+        log.info(
+            "dataset dsprites (%s): %d train / %d val / %d test images, 64x64 binary, bit-packed (%.0f MB)",
+            self._data.source,
+            len(index["train"]),
+            len(index["val"]),
+            len(index["test"]),
+            self._data.packed.numel() / 1e6,
+        )
+
+    def ground_truth(self) -> GroundTruthData:
+        """The factors as a sampler by class (for the disentanglement metrics), over all 737,280 images."""
+        self.load()
+        assert self._data is not None
+        return ground_truth(self._data)
