@@ -226,7 +226,7 @@ class DSpritesDataModule(InMemoryDataModule):
         on_device: bool = True,
         eval_metrics: Any = None,
     ) -> None:
-        """``eval_metrics`` is the dataset's default ``eval.metrics`` (read by conf/config.yaml), not a data setting."""
+        """``eval_metrics``: the default ``eval.metrics`` (read by conf/config.yaml), not a data setting."""
         if name != "dsprites":
             raise ConfigError(f"dataset.name={name} with the dsprites data module; use dataset=dsprites")
         super().__init__(
