@@ -171,6 +171,8 @@ def fit_and_report(
     """
     from lightning.pytorch.loggers import WandbLogger
 
+    from vaezoo.evaluation.pipeline import build_context, check_eval_config, evaluate_metrics
+    from vaezoo.evaluation.registry import summary_values
     from vaezoo.evaluation.report import evaluate, first_examples
     from vaezoo.jobs import Job
     from vaezoo.provenance import environment
@@ -178,6 +180,7 @@ def fit_and_report(
 
     job_dir = Path(trainer.default_root_dir)
     resume = ckpt_path is not None
+    check_eval_config(cfg.eval)  # an unknown metric or setting fails now, not after training
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     train_seconds = time.perf_counter() - started
@@ -193,6 +196,10 @@ def fit_and_report(
     test_report = evaluate(
         module.model, test_batches, cfg.eval.iw_k, cfg.eval.iw_chunk, cfg.eval.active_units_threshold
     )
+    context = build_context(
+        module.model, datamodule, test_batches, cfg.dataset.name, str(cfg.dataset.get("root")), int(cfg.seed)
+    )
+    metrics = evaluate_metrics(cfg.eval, context)
     report = {
         "model": cfg.model.name,
         "dataset": cfg.dataset.name,
@@ -201,6 +208,7 @@ def fit_and_report(
         "beta": float(cfg.beta),
         "seed": int(cfg.seed),
         "test": test_report,
+        "metrics": metrics,
         "best_val_elbo_nats": float(checkpoint.best_model_score)
         if checkpoint.best_model_score is not None
         else None,
@@ -225,6 +233,7 @@ def fit_and_report(
         if isinstance(lg, WandbLogger):
             lg.experiment.summary.update(
                 {f"test/{k}": v for k, v in test_report.items() if isinstance(v, (int, float))}
+                | summary_values(metrics)
             )
     log.info(
         "test ELBO %.2f nats, IW bound (k=%s) %s, active units %d/%d",
