@@ -22,6 +22,7 @@ from vaezoo.evaluation.classifier import (
 from vaezoo.evaluation.conditional_accuracy import conditional_accuracy
 from vaezoo.evaluation.fid import frechet_distance
 from vaezoo.evaluation.ood import anomaly_scores, ood_auroc, ood_dataset_config, ood_test_batches
+from vaezoo.evaluation.registry import MetricContext
 from vaezoo.models.base import ELBOTerms
 
 
@@ -211,3 +212,50 @@ def test_classifier_cli_trains_and_caches(tmp_path: Path) -> None:
     assert (
         record["command"] == "python -m vaezoo.classifier dataset=digits" and 0 < record["test_accuracy"] <= 1
     )
+
+
+def digits_context(model_name: str, root: Path, datamodule, ood: bool = False) -> MetricContext:
+    """A registry context over the digits test split for a tiny untrained model of ``model_name``."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from vaezoo.builder import model_params
+    from vaezoo.likelihoods import Bernoulli
+    from vaezoo.models import build_model
+    from vaezoo.paths import config_dir
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("config", overrides=[f"model={model_name}", "dataset=digits"])
+    GlobalHydra.instance().clear()
+    torch.manual_seed(0)
+    info = datamodule.info
+    model = build_model(model_name, model_params(cfg.model), info, Bernoulli()).eval()
+    batches = list(datamodule.loader("test", batch_size=100))
+    noise = [{"x": torch.rand_like(b["x"]).round(), "y": b["y"]} for b in batches] if ood else None
+    return MetricContext(
+        model=model, batches=batches, info=info, dataset="digits", data_root=str(root), ood_batches=noise
+    )
+
+
+def test_registered_sample_metrics_run_skip_and_explain(digits_classifier, tmp_path: Path) -> None:
+    from vaezoo.evaluation.registry import run_metrics
+
+    root, datamodule, _ = digits_classifier
+    settings = {"fid": {"n_samples": 200}, "conditional_accuracy": {"n_per_class": 20}}
+    names = ["fid", "conditional_accuracy", "ood_auroc"]
+    cvae = run_metrics(names, digits_context("cvae", root, datamodule, ood=True), settings)
+    assert cvae["fid"]["values"]["distance"] > 0 and cvae["fid"]["values"]["samples"] == 200
+    assert 0 <= cvae["conditional_accuracy"]["values"]["accuracy"] <= 1
+    assert len(cvae["conditional_accuracy"]["values"]["per_class"]) == 10
+    assert set(cvae["ood_auroc"]["values"]) >= {"neg_elbo", "kl"}
+    assert all(r["seconds"] >= 0 and "settings" in r for r in cvae.values())
+    vanilla = run_metrics(names, digits_context("vanilla", root, datamodule), settings)
+    assert "does not draw by class" in vanilla["conditional_accuracy"]["skipped"]
+    assert "eval.ood_dataset" in vanilla["ood_auroc"]["skipped"]
+    no_judge = digits_context("vanilla", tmp_path, datamodule)
+    assert "python -m vaezoo.classifier dataset=digits" in run_metrics(["fid"], no_judge)["fid"]["skipped"]
+    with pytest.raises(
+        ConfigError, match=r"metric fid cannot run: no classifier .*python -m vaezoo.classifier"
+    ):
+        run_metrics(["fid"], no_judge, strict=True)

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 def evaluate_job(job: Any, cfg: DictConfig) -> dict[str, Any]:
     """Metrics for one finished job, written into its results.json and W&B run; returns them."""
+    from vaezoo.evaluation.ood import ood_batches_for
     from vaezoo.evaluation.pipeline import build_context, check_eval_config, evaluate_metrics
     from vaezoo.evaluation.registry import summary_values
     from vaezoo.evaluation.report import first_examples
@@ -41,6 +42,14 @@ def evaluate_job(job: Any, cfg: DictConfig) -> dict[str, Any]:
     batches = datamodule.loader("test", batch_size=cfg.eval.batch_size)
     if cfg.eval.max_examples:
         batches = first_examples(batches, int(cfg.eval.max_examples))
+    ood_cfg = OmegaConf.create(
+        {
+            "ood_dataset": cfg.eval.get("ood_dataset") or job_eval.get("ood_dataset"),
+            "batch_size": cfg.eval.batch_size,
+            "max_examples": cfg.eval.max_examples,
+        }
+    )
+    ood_name, ood_batches = ood_batches_for(loaded.cfg.dataset, ood_cfg, datamodule.info.shape)
     context = build_context(
         loaded.model,
         datamodule,
@@ -48,7 +57,9 @@ def evaluate_job(job: Any, cfg: DictConfig) -> dict[str, Any]:
         loaded.cfg.dataset.name,
         str(loaded.cfg.dataset.get("root")),
         cfg.seed,
+        ood_batches=ood_batches,
     )
+    context.extras["ood_dataset"] = ood_name
     # Metrics named on the command line are run directly: one that cannot apply is an error, not a skip.
     metrics = evaluate_metrics(eval_cfg, context, strict=cfg.eval.metrics is not None)
     # PICTURES: the one call site where pictures are drawn for an evaluated job; the lead wires

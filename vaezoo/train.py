@@ -171,6 +171,7 @@ def fit_and_report(
     """
     from lightning.pytorch.loggers import WandbLogger
 
+    from vaezoo.evaluation.ood import ood_batches_for
     from vaezoo.evaluation.pipeline import build_context, check_eval_config, evaluate_metrics
     from vaezoo.evaluation.registry import summary_values
     from vaezoo.evaluation.report import evaluate, first_examples
@@ -196,9 +197,17 @@ def fit_and_report(
     test_report = evaluate(
         module.model, test_batches, cfg.eval.iw_k, cfg.eval.iw_chunk, cfg.eval.active_units_threshold
     )
+    ood_name, ood_batches = ood_batches_for(cfg.dataset, cfg.eval, datamodule.info.shape)
     context = build_context(
-        module.model, datamodule, test_batches, cfg.dataset.name, str(cfg.dataset.get("root")), int(cfg.seed)
+        module.model,
+        datamodule,
+        test_batches,
+        cfg.dataset.name,
+        str(cfg.dataset.get("root")),
+        int(cfg.seed),
+        ood_batches=ood_batches,
     )
+    context.extras["ood_dataset"] = ood_name
     metrics = evaluate_metrics(cfg.eval, context)
     report = {
         "model": cfg.model.name,

@@ -89,14 +89,23 @@ def classifier_paths(dataset: str, data_root: str | Path) -> tuple[Path, Path]:
     return folder / f"{dataset}.pt", folder / f"{dataset}.json"
 
 
+def classifier_missing(dataset: str, data_root: str | Path | None) -> str | None:
+    """Why no cached classifier for ``dataset`` can be loaded (naming the command), or None."""
+    weights, record_path = classifier_paths(dataset, data_root or "data")
+    if weights.is_file() and record_path.is_file():
+        return None
+    return (
+        f"no classifier for {dataset} in {weights.parent}; train it once with "
+        f"`{train_command(dataset)} paths.data={data_root}`"
+    )
+
+
 def load_classifier(dataset: str, data_root: str | Path) -> SmallCNN:
     """The cached classifier for ``dataset``, in eval mode; ConfigError naming the command when missing."""
+    missing = classifier_missing(dataset, data_root)
+    if missing:
+        raise ConfigError(missing)
     weights, record_path = classifier_paths(dataset, data_root)
-    if not weights.is_file() or not record_path.is_file():
-        raise ConfigError(
-            f"no classifier for {dataset} in {weights.parent}; train it once with "
-            f"`{train_command(dataset)} paths.data={data_root}`"
-        )
     record = json.loads(record_path.read_text())
     hp = record["architecture"]
     model = SmallCNN(

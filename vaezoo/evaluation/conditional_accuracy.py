@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from vaezoo.evaluation.registry import MetricContext, register_metric
+
 
 @torch.no_grad()
 def conditional_accuracy(
@@ -40,3 +42,18 @@ def conditional_accuracy(
             hits += int((predicted == c).sum())
         per_class.append(hits / n_per_class)
     return {"accuracy": sum(per_class) / num_classes, "per_class": per_class}
+
+
+@register_metric(
+    "conditional_accuracy", needs=("labels", "conditional", "sampler", "classifier"), n_per_class=1000
+)
+def conditional_accuracy_metric(context: MetricContext, n_per_class: int) -> dict[str, Any]:
+    """Share of samples drawn for class c that the dataset's judge classifier labels c (a cVAE's control)."""
+    from vaezoo.evaluation.classifier import load_classifier
+
+    judge = load_classifier(context.dataset or context.info.name, context.data_root or "data")
+    model = context.model
+    num_classes = int(context.info.num_classes or 0)
+    return conditional_accuracy(
+        lambda n, y: model.sample(n, y.to(model.device)), judge, num_classes, n_per_class, context.seed
+    )

@@ -8,9 +8,12 @@ data, so the figures compare models on one dataset, not with published Inception
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
+
+from vaezoo.evaluation.registry import MetricContext, register_metric
 
 
 def frechet_distance(feats_a: Tensor, feats_b: Tensor) -> float:
@@ -63,3 +66,28 @@ def sample_features(
 def data_features(features: Callable[[Tensor], Tensor], batches: Iterable[dict[str, Tensor]]) -> Tensor:
     """Features [N, F] of every image in ``batches``."""
     return torch.cat([features(batch["x"].float().cpu()).cpu() for batch in batches])
+
+
+@register_metric("fid", needs=("labels", "sampler", "classifier"), n_samples=10000, batch_size=500)
+def fid(context: MetricContext, n_samples: int, batch_size: int) -> dict[str, Any]:
+    """Fréchet distance between the judge classifier's features of model samples and of test images."""
+    from vaezoo.evaluation.classifier import classifier_record, load_classifier
+
+    dataset = context.dataset or context.info.name
+    judge = load_classifier(dataset, context.data_root or "data")
+    model = context.model
+
+    def draw(n: int, y: Tensor | None) -> Tensor:
+        return model.sample(n, None if y is None else y.to(model.device))
+
+    conditional = getattr(model, "requires_labels", False)
+    fake = sample_features(
+        draw, judge.features, n_samples, context.info.num_classes if conditional else None, batch_size
+    )
+    real = data_features(judge.features, context.batches)
+    return {
+        "distance": frechet_distance(fake, real),
+        "samples": len(fake),
+        "test_images": len(real),
+        "classifier_test_accuracy": classifier_record(dataset, context.data_root or "data")["test_accuracy"],
+    }

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from vaezoo.errors import ConfigError, DataError
+from vaezoo.evaluation.registry import MetricContext, register_metric
 
 Batch = dict[str, Tensor]
 
@@ -107,3 +108,24 @@ def ood_aurocs(model: Any, in_batches: Iterable[Batch], out_batches: Iterable[Ba
     """{"neg_elbo": AUROC, "kl": AUROC} of the model's anomaly scores, test split against the other data."""
     scores_in, scores_out = anomaly_scores(model, in_batches), anomaly_scores(model, out_batches)
     return {name: ood_auroc(scores_in[name], scores_out[name]) for name in scores_in}
+
+
+@register_metric("ood_auroc", needs=("ood",))
+def ood_auroc_metric(context: MetricContext) -> dict[str, Any]:
+    """AUROC of −ELBO and of KL as scores flagging eval.ood_dataset's test images against the job's."""
+    assert context.ood_batches is not None
+    out: dict[str, Any] = ood_aurocs(context.model, context.batches, context.ood_batches)
+    out["ood_dataset"] = context.extras.get("ood_dataset")
+    return out
+
+
+def ood_batches_for(
+    job_dataset: DictConfig, eval_cfg: Any, expected_shape: tuple[int, ...]
+) -> tuple[str | None, list[Batch] | None]:
+    """(name, test batches) of ``eval.ood_dataset`` for a job, or (None, None) when it is not set."""
+    name = eval_cfg.get("ood_dataset") if eval_cfg is not None else None
+    if not name:
+        return None, None
+    batch_size = int(eval_cfg.get("batch_size") or 500)
+    max_examples = eval_cfg.get("max_examples")
+    return str(name), ood_test_batches(job_dataset, str(name), expected_shape, batch_size, max_examples)

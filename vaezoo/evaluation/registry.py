@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 Batch = dict[str, Tensor]
 
-NEEDS = ("factors", "labels", "sampler", "importance_weights", "classifier", "ood")
+NEEDS = ("factors", "labels", "sampler", "importance_weights", "classifier", "ood", "conditional")
 
 
 @dataclass
@@ -70,6 +70,12 @@ class MetricContext:
                 self.model.log_importance_weights(x, None if y is None else y[:1], 1)
             except NotImplementedError as err:
                 return f"the model has no importance weights: {err}"
+        if need == "classifier":
+            from vaezoo.evaluation.classifier import classifier_missing
+
+            return classifier_missing(self.dataset or self.info.name, self.data_root)
+        if need == "conditional" and not getattr(self.model, "requires_labels", False):
+            return "the model does not draw by class (it takes no labels); this metric is for model=cvae"
         if need == "ood" and self.ood_batches is None:
             return "no out-of-distribution data; set eval.ood_dataset=<another dataset>"
         return None
