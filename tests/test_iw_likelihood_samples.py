@@ -32,3 +32,17 @@ def test_log_prob_samples_equals_log_prob_of_repeated_x(name: str, binary: bool)
     params = torch.randn(k, b, likelihood.out_channels(c), 5, 5, generator=g) * 3
     repeated = likelihood.log_prob(params.flatten(0, 1), x.repeat(k, 1, 1, 1)).view(k, b)
     assert torch.allclose(likelihood.log_prob_samples(params, x), repeated, rtol=1e-5, atol=1e-3)
+
+
+def test_bernoulli_log_prob_samples_has_the_same_gradient_as_bce() -> None:
+    """IWAE training (objective.k > 1) differentiates through log_prob_samples."""
+    from vaezoo.likelihoods import Bernoulli
+
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand(4, 1, 3, 3, generator=g) > 0.5).float()
+    params = (torch.randn(2, 4, 1, 3, 3, generator=g) * 4).requires_grad_()
+    Bernoulli().log_prob_samples(params, x).sum().backward()
+    fast = params.grad.clone()
+    params.grad = None
+    Bernoulli().log_prob(params.flatten(0, 1), x.repeat(2, 1, 1, 1)).sum().backward()
+    assert torch.allclose(fast, params.grad, atol=1e-6)
