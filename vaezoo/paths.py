@@ -59,3 +59,13 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("vaezoo.unique", unique_suffix, use_cache=True)
     if not OmegaConf.has_resolver("vaezoo.short"):
         OmegaConf.register_new_resolver("vaezoo.short", short_name)
+
+
+def quote_run_path(args: list[str]) -> list[str]:
+    """Quote ``run=<path>`` for Hydra's override grammar: multirun job folders contain '=' and ','."""
+    out = []
+    for arg in args:
+        if arg.startswith("run=") and not arg[4:].startswith(("'", '"')):
+            arg = "run='" + arg[4:].replace("\\", "\\\\").replace("'", "\\'") + "'"
+        out.append(arg)
+    return out

@@ -18,7 +18,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError
-from vaezoo.paths import config_dir
+from vaezoo.paths import config_dir, quote_run_path
 
 log = logging.getLogger("vaezoo.prior")
 
@@ -169,16 +169,6 @@ def train_prior(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="prior")
 def run(cfg: DictConfig) -> None:
     train_prior(cfg)
-
-
-def quote_run_path(args: list[str]) -> list[str]:
-    """Quote ``run=<path>`` for Hydra's override grammar: multirun job folders contain '=' and ','."""
-    out = []
-    for arg in args:
-        if arg.startswith("run=") and not arg[4:].startswith(("'", '"')):
-            arg = "run='" + arg[4:].replace("\\", "\\\\").replace("'", "\\'") + "'"
-        out.append(arg)
-    return out
 
 
 def main() -> None:

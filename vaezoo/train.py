@@ -200,6 +200,9 @@ def fit_and_report(
     """
     from lightning.pytorch.loggers import WandbLogger
 
+    from vaezoo.evaluation.ood import ood_batches_for
+    from vaezoo.evaluation.pipeline import build_context, check_eval_config, evaluate_metrics
+    from vaezoo.evaluation.registry import summary_values
     from vaezoo.evaluation.report import evaluate, first_examples
     from vaezoo.jobs import Job
     from vaezoo.provenance import environment
@@ -207,6 +210,7 @@ def fit_and_report(
 
     job_dir = Path(trainer.default_root_dir)
     resume = ckpt_path is not None
+    check_eval_config(cfg.eval)  # an unknown metric or setting fails now, not after training
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     train_seconds = time.perf_counter() - started
@@ -222,6 +226,18 @@ def fit_and_report(
     test_report = evaluate(
         module.model, test_batches, cfg.eval.iw_k, cfg.eval.iw_chunk, cfg.eval.active_units_threshold
     )
+    ood_name, ood_batches = ood_batches_for(cfg.dataset, cfg.eval, datamodule.info.shape)
+    context = build_context(
+        module.model,
+        datamodule,
+        test_batches,
+        cfg.dataset.name,
+        str(cfg.dataset.get("root")),
+        int(cfg.seed),
+        ood_batches=ood_batches,
+    )
+    context.extras["ood_dataset"] = ood_name
+    metrics = evaluate_metrics(cfg.eval, context)
     report = {
         "model": cfg.model.name,
         "dataset": cfg.dataset.name,
@@ -230,6 +246,7 @@ def fit_and_report(
         "beta": float(cfg.beta),
         "seed": int(cfg.seed),
         "test": test_report,
+        "metrics": metrics,
         "best_val_elbo_nats": float(checkpoint.best_model_score)
         if checkpoint.best_model_score is not None
         else None,
@@ -256,6 +273,7 @@ def fit_and_report(
         if isinstance(lg, WandbLogger):
             lg.experiment.summary.update(
                 {f"test/{k}": v for k, v in test_report.items() if isinstance(v, (int, float))}
+                | summary_values(metrics)
             )
             if report["best_val_elbo_nats"] is not None:
                 lg.experiment.summary["best/val/elbo"] = report["best_val_elbo_nats"]

@@ -22,14 +22,17 @@ _MODULE_KEYS = ("name", "root", "binarize", "batch_size", "eval_batch_size", "sp
 _IN_MEMORY_KEYS = ("on_device",)
 
 
-def build_datamodule(in_memory: bool | str = True, memory_limit_mb: float = 4096, **kwargs: Any):
+def build_datamodule(
+    in_memory: bool | str = True, memory_limit_mb: float = 4096, eval_metrics: Any = None, **kwargs: Any
+):
     """The ``dataset`` group's target: in-memory tensors (default) or worker-streamed batches.
 
     ``in_memory=false`` (CelebA's default) decodes images in DataLoader worker processes every epoch
     and copies them through pinned memory; the DataLoader keys (num_workers, ...) apply only then.
     Datasets opened as an :class:`~vaezoo.data.source.ImageSource` (image_folder, arrays, cifar10,
     celeba) also take ``in_memory=auto``: in memory when the uint8 images take at most
-    ``memory_limit_mb``; either way one line says what was found and where it lives.
+    ``memory_limit_mb``; either way one line says what was found and where it lives. ``eval_metrics``
+    is not a data setting: it is the dataset's default ``eval.metrics`` (read by conf/config.yaml).
     """
     name = kwargs.get("name")
     if name in OPENERS:

@@ -187,9 +187,10 @@ class InMemoryDataModule(L.LightningDataModule):
         download: bool = True,
         on_device: bool = True,
         source: ImageSource | None = None,
+        known_name: bool = False,
     ) -> None:
         super().__init__()
-        if source is None and name not in SOURCES:
+        if source is None and name not in SOURCES and not known_name:  # known_name: a subclass loads it
             raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(SOURCES))}")
         check_batching(binarize, batch_size, eval_batch_size)
         self.name, self.root, self.binarize = name, Path(root).expanduser(), binarize

@@ -89,8 +89,7 @@ class GaussianLatentVAE(VAEModel):
         b = x.shape[0]
         y_rep = None if y is None else y.repeat(k, *([1] * (y.dim() - 1)))
         params = self.decode(z.reshape(k * b, -1), y_rep)
-        x_rep = x.repeat(k, *([1] * (x.dim() - 1)))
-        log_px_z = self.likelihood.log_prob(params, x_rep).view(k, b)
+        log_px_z = self.likelihood.log_prob_samples(params.view(k, b, *params.shape[1:]), x)
         log_qz = (-0.5 * (eps.float().square() + LOG_2PI) - 0.5 * logvar.float()).sum(-1)
         return log_px_z + standard_normal_log_prob(z.float()) - log_qz
 

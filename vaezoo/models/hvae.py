@@ -229,9 +229,8 @@ class HierarchicalVAE(VAEModel):
     def log_importance_weights(self, x: Tensor, y: Tensor | None = None, k: int = 1) -> Tensor:
         """log p(x|z) + Σ_l [log p(z_l|z_>l) − log q(z_l|x, z_>l)] for k joint samples: [k, B]."""
         b = x.shape[0]
-        x_rep = x.repeat(k, *([1] * (x.dim() - 1)))
         params, layers = self.infer(x, repeats=k)
-        log_w = self.likelihood.log_prob(params, x_rep)
+        log_w = self.likelihood.log_prob_samples(params.view(k, b, *params.shape[1:]), x).flatten()
         for z, mu_q, lv_q, mu_p, lv_p in layers:
             z, mu_q, lv_q, mu_p, lv_p = (t.float() for t in (z, mu_q, lv_q, mu_p, lv_p))
             log_w = log_w + gaussian_log_prob(z, mu_p, lv_p) - gaussian_log_prob(z, mu_q, lv_q)

@@ -1,0 +1,224 @@
+"""The metric registry: name -> a function over what a model exposes, in the spirit of disentanglement_lib.
+
+A metric is one module in ``vaezoo/evaluation/`` that decorates a function with
+:func:`register_metric`; every module of the package is imported by :func:`load_metrics`, so adding a
+metric is one file. Metrics see a :class:`MetricContext` (the model's latent-space interface, test
+batches, the data description, ground-truth factors), never a model class, so no metric
+special-cases a family. :func:`run_metrics` runs a list of them and records for each its value,
+the settings used and the seconds taken, or the reason it was skipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import pkgutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from vaezoo.data.factors import GroundTruthData
+from vaezoo.data.info import DataInfo
+from vaezoo.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+Batch = dict[str, Tensor]
+
+NEEDS = ("factors", "labels", "sampler", "importance_weights", "classifier", "ood", "conditional")
+
+
+@dataclass
+class MetricContext:
+    """Everything a metric may use.
+
+    ``model`` is used only through its latent-space interface (``representation``, ``decode_latent``,
+    ``prior_latents``, ``kl_per_dim``, ``sample``, ``log_importance_weights``, ``elbo_terms``).
+    ``batches`` is a re-iterable list of {"x", "y"} test batches; ``ground_truth`` is set for data with
+    known factors of variation; ``ood_batches`` holds another dataset's test batches for anomaly scores.
+    """
+
+    model: Any  # VAEModel
+    batches: list[Batch]
+    info: DataInfo
+    ground_truth: GroundTruthData | None = None
+    data_root: str | None = None
+    dataset: str | None = None
+    ood_batches: list[Batch] | None = None
+    seed: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def missing(self, need: str) -> str | None:
+        """Why this context cannot serve ``need``, or None when it can."""
+        if need == "factors" and self.ground_truth is None:
+            return (
+                f"dataset {self.dataset or self.info.name} has no ground-truth factors (try dataset=dsprites)"
+            )
+        if need == "labels" and not self.info.has_labels:
+            return f"dataset {self.dataset or self.info.name} has no labels"
+        if need == "sampler" and not self.model.can_sample:
+            return f"the model cannot sample: {self.model.sample_unavailable_reason}"
+        if need == "importance_weights":
+            try:
+                x = self.batches[0]["x"][:1]
+                y = self.batches[0].get("y")
+                self.model.log_importance_weights(x, None if y is None else y[:1], 1)
+            except NotImplementedError as err:
+                return f"the model has no importance weights: {err}"
+        if need == "classifier":
+            from vaezoo.evaluation.classifier import classifier_missing
+
+            return classifier_missing(self.dataset or self.info.name, self.data_root)
+        if need == "conditional" and not getattr(self.model, "requires_labels", False):
+            return "the model does not draw by class (it takes no labels); this metric is for model=cvae"
+        if need == "ood" and self.ood_batches is None:
+            return "no out-of-distribution data; set eval.ood_dataset=<another dataset>"
+        return None
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One registered metric: ``function(context, **settings)`` returns a number or a dict of numbers."""
+
+    name: str
+    needs: tuple[str, ...]
+    defaults: dict[str, Any]
+    function: Callable[..., Any]
+    doc: str = ""
+
+
+METRICS: dict[str, Metric] = {}
+
+
+def register_metric(name: str, needs: Sequence[str] = (), **defaults: Any) -> Callable:
+    """Decorator adding ``function(context, **settings)`` to the registry under ``name``.
+
+    ``needs`` lists what the metric requires of the data and model (see :data:`NEEDS`); ``defaults``
+    are its settings as in the paper that defines it, overridable from ``eval.settings.<name>``.
+    """
+    unknown = sorted(set(needs) - set(NEEDS))
+    if unknown:
+        raise ValueError(f"metric {name}: unknown needs {unknown}; known: {NEEDS}")
+
+    def add(function: Callable) -> Callable:
+        if name in METRICS and METRICS[name].function is not function:
+            raise ValueError(f"metric name {name!r} registered twice")
+        params = inspect.signature(function).parameters
+        missing = sorted(k for k in defaults if k not in params)
+        if missing:
+            raise ValueError(f"metric {name}: defaults {missing} are not parameters of {function.__name__}")
+        doc = (inspect.getdoc(function) or "").split("\n")[0]
+        METRICS[name] = Metric(name, tuple(needs), dict(defaults), function, doc)
+        return function
+
+    return add
+
+
+def load_metrics() -> dict[str, Metric]:
+    """Import every module of ``vaezoo.evaluation`` once so that its metrics register themselves."""
+    import vaezoo.evaluation as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+    return METRICS
+
+
+def check_metric_names(names: Sequence[str]) -> list[Metric]:
+    """The registered metrics for ``names``; one-line ConfigError for an unknown name."""
+    registry = load_metrics()
+    out = []
+    for name in names:
+        if name not in registry:
+            raise ConfigError(
+                f"unknown metric {name!r} in eval.metrics; registered metrics: {', '.join(sorted(registry))}"
+            )
+        out.append(registry[name])
+    return out
+
+
+def settings_for(metric: Metric, settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The metric's defaults overridden by ``settings[metric.name]``; unknown keys are a ConfigError."""
+    given = dict((settings or {}).get(metric.name) or {})
+    unknown = sorted(set(given) - set(metric.defaults))
+    if unknown:
+        raise ConfigError(
+            f"eval.settings.{metric.name} has unknown keys {', '.join(unknown)}; "
+            f"its settings are: {', '.join(sorted(metric.defaults)) or 'none'}"
+        )
+    return metric.defaults | given
+
+
+def to_plain(value: Any) -> Any:
+    """Tensors and numpy values as plain JSON numbers and lists."""
+    if isinstance(value, Tensor):
+        value = value.detach().cpu()
+        return value.item() if value.numel() == 1 and value.dim() == 0 else value.tolist()
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def run_metrics(
+    names: Sequence[str],
+    context: MetricContext,
+    settings: Mapping[str, Any] | None = None,
+    strict: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Run the named metrics on ``context``.
+
+    Returns per metric {"value": number} (or {"values": {...}} for a metric with several figures)
+    with "settings" and "seconds", or {"skipped": reason} when the data or model lacks what it
+    needs. With ``strict`` (a user asked for exactly these metrics on exactly this data), a metric
+    that does not apply is a one-line ConfigError instead of a skip.
+    """
+    metrics = check_metric_names(names)
+    resolved = {m.name: settings_for(m, settings) for m in metrics}
+    results: dict[str, dict[str, Any]] = {}
+    model = context.model
+    was_training = model.training
+    model.eval()
+    try:
+        for metric in metrics:
+            reason = next((r for r in (context.missing(n) for n in metric.needs) if r), None)
+            if reason is not None:
+                if strict:
+                    raise ConfigError(f"metric {metric.name} cannot run: {reason}")
+                log.info("metric %s skipped: %s", metric.name, reason)
+                results[metric.name] = {"skipped": reason}
+                continue
+            torch.manual_seed(context.seed)
+            start = time.perf_counter()
+            with torch.no_grad():
+                value = metric.function(context, **resolved[metric.name])
+            seconds = time.perf_counter() - start
+            key = "values" if isinstance(value, Mapping) else "value"
+            results[metric.name] = {
+                key: to_plain(value),
+                "settings": to_plain(resolved[metric.name]),
+                "seconds": seconds,
+            }
+            log.info("metric %s: %s (%.1f s)", metric.name, results[metric.name][key], seconds)
+    finally:
+        model.train(was_training)
+    return results
+
+
+def summary_values(results: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """Flat ``metrics/<name>`` (and ``metrics/<name>/<part>``) numbers for a W&B summary."""
+    out: dict[str, float] = {}
+    for name, result in results.items():
+        if "value" in result and isinstance(result["value"], (int, float)):
+            out[f"metrics/{name}"] = result["value"]
+        for part, value in (result.get("values") or {}).items():
+            if isinstance(value, (int, float)):
+                out[f"metrics/{name}/{part}"] = value
+    return out
