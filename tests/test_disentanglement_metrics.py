@@ -11,8 +11,9 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from vaezoo.data.factors import GroundTruthData
+from vaezoo.data.factors import GroundTruthData, TableGroundTruth
 from vaezoo.data.info import DataInfo
+from vaezoo.errors import DataError
 from vaezoo.evaluation.registry import MetricContext, run_metrics
 
 SIZES = (4, 5, 6)
@@ -101,3 +102,20 @@ def test_every_metric_is_unchanged_when_latent_dimensions_are_permuted(truth_sco
         second = b.get("values", {"value": b.get("value")})
         for key in first:
             assert first[key] == pytest.approx(second[key], abs=0.02), (name, key)
+
+
+def table_context(rows: np.ndarray) -> MetricContext:
+    """Factor data given as a table of examples (as ``dataset=arrays`` with factors provides it)."""
+    images = torch.from_numpy(rows).float().reshape(-1, 1, 1, rows.shape[1])
+    truth = TableGroundTruth(["a", "b", "c"], rows, lambda i: images[torch.from_numpy(i)])
+    info = DataInfo("arrays", (1, 1, 3), 256, factor_names=("a", "b", "c"))
+    return MetricContext(model=Representation("truth"), batches=[], info=info, ground_truth=truth, seed=1)
+
+
+def test_a_table_of_examples_with_factors_serves_the_metrics_and_names_a_missing_combination():
+    grid = np.stack(np.meshgrid(*[np.linspace(0, 1, n) for n in SIZES], indexing="ij"), -1).reshape(-1, 3)
+    table = np.concatenate([grid, grid])  # every combination (twice)
+    out = run_metrics(["mig", "beta_vae_score"], table_context(table), SMALL, strict=True)
+    assert out["mig"]["values"]["mig"] >= 0.95 and out["beta_vae_score"]["values"]["eval_accuracy"] >= 0.95
+    with pytest.raises(DataError, match="needs every combination of factor values"):
+        run_metrics(["factor_vae_score"], table_context(grid[:-5]), SMALL, strict=True)

@@ -8,6 +8,7 @@ import torch
 from vaezoo.builder import model_params
 from vaezoo.data.info import DataInfo
 from vaezoo.errors import ConfigError
+from vaezoo.evaluation.metrics import importance_weighted_bound
 from vaezoo.evaluation.registry import METRICS, NEEDS, MetricContext, load_metrics, run_metrics
 from vaezoo.likelihoods import Bernoulli
 from vaezoo.models import build_model
@@ -59,3 +60,26 @@ def test_unknown_metric_setting_and_inapplicable_metric_run_directly_are_one_lin
         run_metrics(["iw_bound"], ctx, {"iw_bound": {"kk": 3}})
     with pytest.raises(ConfigError, match=r"metric mig cannot run: .*no ground-truth factors"):
         run_metrics(["mig"], ctx, strict=True)
+
+
+def test_iw_bound_with_k_1_is_the_single_sample_elbo_estimate_with_the_same_draws(compose_cfg):
+    """IW_1 = log p(x|z) + log p(z) - log q(z|x) at the ELBO's own z; its mean over draws is the ELBO."""
+    ctx = context(compose_cfg)
+    model, x = ctx.model, torch.cat([b["x"] for b in ctx.batches])
+    with torch.no_grad():
+        torch.manual_seed(5)
+        bound = importance_weighted_bound(model.log_importance_weights, [{"x": x}], k=1)
+        torch.manual_seed(5)
+        terms = model.elbo_terms(x)  # draws the same eps for the same z
+        mu, logvar = model.posterior_params(x, None)
+        torch.manual_seed(5)
+        eps = torch.randn_like(mu)
+        z = mu + eps * torch.exp(0.5 * logvar)
+        log_pz = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(1)
+        log_qz = torch.distributions.Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(1)
+        assert torch.allclose(bound, terms.log_px_z + log_pz - log_qz, atol=1e-4)
+        # Averaged over draws, IW_1 is the ELBO (analytic KL) up to Monte Carlo error.
+        draws = torch.stack(
+            [importance_weighted_bound(model.log_importance_weights, [{"x": x}], 1) for _ in range(400)]
+        )
+        assert float(draws.mean()) == pytest.approx(float(terms.elbo.mean()), abs=0.05)

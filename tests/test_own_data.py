@@ -173,6 +173,10 @@ def test_binary_arrays_with_factors_and_split_keys(tmp_path):
     assert torch.equal(dm.splits["test"].factors, torch.from_numpy(factors[30:]))
     train_val = torch.cat([dm.splits["train"].factors, dm.splits["val"].factors])
     assert sorted(train_val[:, 0].tolist()) == sorted(factors[:30, 0].tolist())
+    truth = dm.ground_truth()  # the test split's factors as ground truth for the disentanglement metrics
+    assert truth.names == ("scale", "angle") and truth.factor_sizes == (10, 10)
+    classes = truth.sample_factors(4, np.random.default_rng(0))
+    assert truth.sample_observations_from_factors(classes, np.random.default_rng(0)).shape == (4, 1, 8, 8)
     # the same as .pt sub-dicts
     torch.save(
         {"train": {"images": torch.from_numpy(x[:30])}, "test": {"images": torch.from_numpy(x[30:])}},

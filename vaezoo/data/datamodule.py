@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from vaezoo.data.factors import TableGroundTruth
 from vaezoo.data.info import DataInfo
 from vaezoo.data.source import ImageSource
 from vaezoo.data.sources import SOURCES, Splits
@@ -268,6 +269,16 @@ class InMemoryDataModule(L.LightningDataModule):
             len(test_x),
             self._info.shape,
             eval_levels,
+        )
+
+    def ground_truth(self) -> TableGroundTruth | None:
+        """The test split's factors as ground truth for the disentanglement metrics; None without factors."""
+        self.load()
+        test = self.splits["test"]
+        if self.info.factor_names is None or test.factors is None:
+            return None
+        return TableGroundTruth(
+            self.info.factor_names, test.factors.cpu().numpy(), lambda i: test[torch.from_numpy(i)]["x"]
         )
 
     def setup(self, stage: str | None = None) -> None:

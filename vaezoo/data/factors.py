@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from torch import Tensor
 
+from vaezoo.errors import DataError
+
 
 class GroundTruthData:
     """Discrete factors of variation with their value grids, and the images that show them.
@@ -47,3 +49,39 @@ class GroundTruthData:
     def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, Tensor]:
         classes = self.sample_factors(n, rng)
         return classes, self.sample_observations_from_factors(classes, rng)
+
+
+class TableGroundTruth(GroundTruthData):
+    """Ground truth from a finite table of examples with factor values (``dataset=arrays`` with factors).
+
+    Each factor's distinct values are its classes. Factors are sampled as whole observed rows, so
+    MIG, DCI and SAP see the data's own joint distribution; metrics that fix one factor and redraw the
+    others (β-VAE and FactorVAE scores) need every combination to occur, and say so when one does not.
+    """
+
+    def __init__(
+        self, names: Sequence[str], factors: np.ndarray, images: Callable[[np.ndarray], Tensor]
+    ) -> None:
+        factors = np.asarray(factors)
+        values = [np.unique(factors[:, k]) for k in range(factors.shape[1])]
+        self.table = np.stack([np.searchsorted(v, factors[:, k]) for k, v in enumerate(values)], axis=1)
+        self._rows: dict[tuple[int, ...], int] = {}
+        for i, row in enumerate(map(tuple, self.table.tolist())):
+            self._rows.setdefault(row, i)
+        self._images = images
+        super().__init__(names, values, self._observe_rows)
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self.table[rng.integers(0, len(self.table), n)]
+
+    def _observe_rows(self, classes: np.ndarray) -> Tensor:
+        index = []
+        for row in map(tuple, classes.tolist()):
+            if row not in self._rows:
+                values = {n: float(v[c]) for n, v, c in zip(self.names, self.values, row, strict=True)}
+                raise DataError(
+                    f"no example has the factor values {values}; this metric redraws factors independently "
+                    "and needs every combination of factor values in the data (a full grid, as dSprites)"
+                )
+            index.append(self._rows[row])
+        return self._images(np.asarray(index, dtype=np.int64))
