@@ -48,6 +48,7 @@ def test_evaluate_updates_every_jobs_results_and_wandb_run(sweep):
         iw = new["metrics"]["iw_bound"]
         assert iw["settings"] == {"k": 4, "chunk": 100} and iw["values"]["nats"] < 0
         assert new["metrics"]["active_units"]["values"]["count"] == old["test"]["active_units"]
+        assert (job / "images" / "traversals.png").is_file()  # the stage draws the pictures too
         run_id = json.loads((job / "run.json").read_text())["wandb_id"]
         runs = sorted((job / "wandb").glob(f"offline-run-*-{run_id}"))
         assert len(runs) == 2  # training, then the evaluation stage resuming the same run id

@@ -62,8 +62,8 @@ def evaluate_job(job: Any, cfg: DictConfig) -> dict[str, Any]:
     context.extras["ood_dataset"] = ood_name
     # Metrics named on the command line are run directly: one that cannot apply is an error, not a skip.
     metrics = evaluate_metrics(eval_cfg, context, strict=cfg.eval.metrics is not None)
-    # PICTURES: the one call site where pictures are drawn for an evaluated job; the lead wires
-    # vaezoo.visualize.draw_pictures(loaded.model, context, job.path / "images") here at merge.
+    # The one call site where pictures are drawn for an evaluated job (the job's own pictures settings).
+    pictures = draw_job_pictures(loaded, job) if cfg.pictures else {}
     results = job.results or {}
     results["metrics"] = {**(results.get("metrics") or {}), **metrics}
     job.write_results(results)
@@ -72,14 +72,35 @@ def evaluate_job(job: Any, cfg: DictConfig) -> dict[str, Any]:
         if record is None:
             log.warning("%s has no run.json (no W&B run id): metrics written to results.json only", job.path)
         else:
-            update_wandb_run(job.path, record, loaded.cfg, summary_values(metrics))
+            update_wandb_run(job.path, record, loaded.cfg, summary_values(metrics), pictures)
     return metrics
 
 
+def draw_job_pictures(loaded: Any, job: Any) -> dict[str, Path]:
+    """The latent-space pictures of a loaded job into its images/, with the job's own settings."""
+    from vaezoo.visualize import draw_pictures
+
+    settings = loaded.cfg.get("pictures") or {}
+    return draw_pictures(
+        loaded.model,
+        loaded.datamodule,
+        job.path / "images",
+        metrics_rows=job.metrics_rows(),
+        n_examples=int(settings.get("n_examples", 1000)),
+        ood=settings.get("ood", "rotated"),
+        tsne_points=int(settings.get("tsne_points", 1000)),
+        seed=int(loaded.cfg.get("seed", 0)),
+    )
+
+
 def update_wandb_run(
-    job_dir: Path, record: dict[str, Any], job_cfg: DictConfig, values: dict[str, float]
+    job_dir: Path,
+    record: dict[str, Any],
+    job_cfg: DictConfig,
+    values: dict[str, float],
+    pictures: dict[str, Path] | None = None,
 ) -> None:
-    """Add summary values to the job's W&B run (same id), offline: ``wandb sync`` uploads them."""
+    """Add summary values (and pictures) to the job's W&B run (same id), offline: ``wandb sync`` uploads."""
     import wandb
 
     logger = job_cfg.get("logger") or {}
@@ -96,6 +117,8 @@ def update_wandb_run(
     )
     try:
         run.summary.update(values)
+        if pictures:
+            run.log({f"pictures/{name}": wandb.Image(str(path)) for name, path in pictures.items()})
     finally:
         run.finish()
 
