@@ -50,6 +50,9 @@ def sweep(tmp_path: Path) -> Path:
 def test_metric_entries_become_columns():
     entries = {"mig": {"value": 0.1}, "fid": {"values": {"a": 1.0, "b": 2.0}}, "sap": {"skipped": "why"}}
     assert metric_values({"metrics": entries}) == {"mig": 0.1, "fid/a": 1.0, "fid/b": 2.0, "sap": "skipped"}
+    # Per-dimension lists (kl_per_dim) stay in results.json: a column holds one number per job.
+    per_dim = {"kl_per_dim": {"values": {"per_dim": [0.5, 0.1], "total": 0.6}}}
+    assert metric_values({"metrics": per_dim}) == {"kl_per_dim/total": 0.6}
 
 
 def test_one_row_per_job_with_overrides_that_differ_and_best_per_column(tmp_path: Path):

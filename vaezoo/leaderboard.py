@@ -90,13 +90,17 @@ def metric_values(results: dict[str, Any]) -> dict[str, Any]:
     for name, entry in (results.get("metrics") or {}).items():
         if not isinstance(entry, dict):
             continue
-        if "value" in entry:
+        if "value" in entry and _is_number(entry["value"]):
             out[name] = entry["value"]
-        elif isinstance(entry.get("values"), dict):
-            out.update({f"{name}/{k}": v for k, v in entry["values"].items()})
+        elif isinstance(entry.get("values"), dict):  # scalars only: per-dimension lists stay in results.json
+            out.update({f"{name}/{k}": v for k, v in entry["values"].items() if _is_number(v)})
         elif "skipped" in entry:
             out[name] = "skipped"
     return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def metric_direction(name: str) -> str | None:
