@@ -254,6 +254,12 @@ CASES = [
         ("refusing", "callbacks.evil._target_=os.system"),
         prepare=foreign_target_in_overrides,
     ),
+    Case(
+        "reproduce-foreign-target",
+        ["reproduce={copy}"],
+        ("refusing", "callbacks.evil._target_=os.system"),
+        prepare=foreign_target_in_overrides,
+    ),
     # data: the real cause and the file to fix
     Case(
         "data-missing",

@@ -17,17 +17,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError
 from vaezoo.provenance import compare_results, environment, environment_differences
+from vaezoo.resume import quote_path
+from vaezoo.safety import check_override_targets
 
 log = logging.getLogger("vaezoo")
 
 # Keys that name where and how a job ran, not what it computed.
 RUN_KEYS = ("paths", "resume", "reproduce", "hydra")
-
-
-def _quote(value: str) -> str:
-    if "'" in value:
-        raise ConfigError(f"cannot reproduce from a path containing a quote: {value}")
-    return f"'{value}'"
 
 
 def reproduce_argv(args: list[str]) -> list[str]:
@@ -56,7 +52,10 @@ def reproduce_argv(args: list[str]) -> list[str]:
         if not str(o).startswith(("resume=", "reproduce=", "hydra.run.dir=", "hydra.sweep"))
         and str(o).split("=", 1)[0].lstrip("+~") not in extra_keys
     ]
-    return [*original, *extra, f"reproduce={_quote(str(job))}"]
+    # The same allow-list as resume=: a job folder someone sent may not name foreign classes.
+    dropped = {a[1:].split("=", 1)[0] for a in extra if a.startswith("~")}
+    check_override_targets(original, stored, dropped)
+    return [*original, *extra, f"reproduce={quote_path(str(job), 'reproduce')}"]
 
 
 def _flat(cfg: Any, prefix: str = "") -> dict[str, Any]:

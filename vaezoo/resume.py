@@ -27,10 +27,10 @@ RUN_RECORD = "run.json"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
 
-def _quote(value: str) -> str:
+def quote_path(value: str, verb: str = "resume") -> str:
     """A Hydra override value that may hold ``=`` and ``,`` (multirun job folders do)."""
     if "'" in value:
-        raise ConfigError(f"cannot resume from a path containing a quote: {value}")
+        raise ConfigError(f"cannot {verb} from a path containing a quote: {value}")
     return f"'{value}'"
 
 
@@ -69,8 +69,8 @@ def resume_argv(args: list[str]) -> list[str]:
     return [
         *original,
         *extra,
-        f"resume={_quote(str(job))}",
-        f"hydra.run.dir={_quote(str(job))}",
+        f"resume={quote_path(str(job))}",
+        f"hydra.run.dir={quote_path(str(job))}",
         "hydra.output_subdir=null",  # .hydra/ is rewritten by train() only once the checkpoint has loaded
     ]
 
