@@ -125,3 +125,20 @@ def test_report_command_writes_the_report_or_says_in_one_line_why_not(tmp_path: 
         empty.stderr.strip()
         == f"vaezoo: error: no job folders under {tmp_path / 'empty'}; give a sweep folder or a runs folder"
     )
+
+
+def test_a_preset_job_shows_its_paper_number_beside_the_measured_one(tmp_path: Path):
+    job = fake_job(tmp_path / "0_repro", ["experiment=repro_iwae_vae1"], {"elbo_nats": -90.0})
+    results = json.loads((job / "results.json").read_text())
+    results["paper"] = {"metric": "iw_bound_nats", "value": -86.76, "measured": -88.0, "difference": -1.24}
+    results["lr_schedule"] = {"kind": "burda", "paper_epochs": 3280, "run_epochs": 328, "shortened": True}
+    (job / "results.json").write_text(json.dumps(results))
+    fake_job(tmp_path / "1_plain", ["model=vanilla"], {"elbo_nats": -95.0})
+    board = leaderboard(tmp_path)
+    row = board.rows[0]
+    assert (row["paper metric"], row["paper"], row["measured"]) == ("iw_bound_nats", -86.76, -88.0)
+    assert row["measured − paper"] == -1.24 and row["schedule shortened"] is True
+    assert board.rows[1]["paper"] is None
+    table = markdown(board)
+    assert "| paper metric | paper | measured | measured − paper | schedule shortened |" in table
+    assert "-86.760" in table and "true" in table

@@ -230,6 +230,36 @@ def test_cvae_attribute_vectors_as_labels(encoding):
     assert model.sample(3, attributes).shape == (3, 3, 8, 8)
 
 
+def test_cvae_conditional_prior_is_the_gaussian_the_elbo_and_samples_use():
+    """The KL, the importance weights and the prior draws all use p(z|y), not N(0, I)."""
+    torch.manual_seed(0)
+    model = build_model("cvae", {"latent_dim": 3}, DIGITS, Bernoulli())
+    assert not model.standard_normal_prior
+    assert build_model("cvae", {"prior": "standard_normal"}, DIGITS, Bernoulli()).standard_normal_prior
+    with pytest.raises(ConfigError, match=r"model\.prior='bogus' must be one of conditional"):
+        build_model("cvae", {"prior": "bogus"}, DIGITS, Bernoulli())
+    with torch.no_grad():  # move the prior away from its N(0, I) start
+        model.prior_net.weight.normal_(0, 1)
+        model.prior_net.bias.normal_(0, 0.5)
+    x, y = binary_batch(4), torch.tensor([0, 3, 3, 9])
+    mu, logvar = model.posterior_params(x, y)
+    prior_mu, prior_logvar = model.prior_params(y)
+    expected = torch.distributions.kl_divergence(
+        torch.distributions.Normal(mu, (0.5 * logvar).exp()),
+        torch.distributions.Normal(prior_mu, (0.5 * prior_logvar).exp()),
+    )
+    assert torch.allclose(model.elbo_terms(x, y).kl["z"], expected, atol=1e-5)
+    assert torch.allclose(model.kl_per_dim(x, y), expected, atol=1e-5)
+    # log w = log p(x|z) + log p(z|y) - log q(z|x,y): its mean over samples is the ELBO
+    torch.manual_seed(1)
+    log_w = model.log_importance_weights(x, y, k=4000).mean(0)
+    elbo = torch.stack([model.elbo_terms(x, y).elbo for _ in range(4000)]).mean(0)
+    assert torch.allclose(log_w, elbo, rtol=0.01)
+    draws = model.prior_latents(20000, torch.full((20000,), 3))
+    assert torch.allclose(draws.mean(0), prior_mu[1], atol=0.1)
+    assert torch.allclose(draws.std(0), (0.5 * prior_logvar[1]).exp(), rtol=0.05)
+
+
 # -- short training runs on digits: each family improves on its untrained self --------------------
 
 

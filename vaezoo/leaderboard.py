@@ -76,6 +76,12 @@ BASE_COLUMNS: list[tuple[Column, Callable[[Job, dict[str, Any]], Any]]] = [
         Column("ELBO learned prior", "max"),
         lambda job, r: (job.prior_results or {}).get("test_elbo_learned_prior_nats"),
     ),
+    # A paper-protocol preset's published number beside the measured one (results.json "paper").
+    (Column("paper metric"), lambda job, r: (r.get("paper") or {}).get("metric")),
+    (Column("paper", None, 3), lambda job, r: (r.get("paper") or {}).get("value")),
+    (Column("measured", None, 3), lambda job, r: (r.get("paper") or {}).get("measured")),
+    (Column("measured − paper", None, 2), lambda job, r: (r.get("paper") or {}).get("difference")),
+    (Column("schedule shortened"), lambda job, r: (r.get("lr_schedule") or {}).get("shortened")),
     (Column("epochs", None, 0), lambda job, r: r.get("epochs")),
     (Column("train s", "min", 1), lambda job, r: r.get("train_seconds")),
 ]

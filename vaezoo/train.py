@@ -39,10 +39,18 @@ def run_identity(cfg: DictConfig) -> tuple[Path, str, str | None, list[str]]:
     return job_dir, name, group, tags
 
 
-def paper_comparison(paper: dict[str, Any], test_report: dict[str, Any]) -> dict[str, Any]:
+def measured_value(metric: str, report: dict[str, Any]) -> float | None:
+    """A test-section key (``iw_bound_nats``) or a registered metric's value (``metrics.mig.mig``)."""
+    if not metric.startswith("metrics."):
+        return report["test"].get(metric)
+    _, name, key = metric.split(".", 2)
+    return ((report.get("metrics") or {}).get(name, {}).get("values") or {}).get(key)
+
+
+def paper_comparison(paper: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
     """The preset's published number beside the one measured here (same metric, same units)."""
     metric = paper["metric"]
-    measured = test_report.get(metric)
+    measured = measured_value(metric, report)
     log.info("paper: %s = %s (%s); measured here: %s", metric, paper["value"], paper.get("source"), measured)
     return {
         **paper,
@@ -263,7 +271,7 @@ def fit_and_report(
         "lr_schedule": module.schedule.record() if module.schedule is not None else None,
     }
     if cfg.get("paper"):
-        report["paper"] = paper_comparison(OmegaConf.to_container(cfg.paper, resolve=True), test_report)
+        report["paper"] = paper_comparison(OmegaConf.to_container(cfg.paper, resolve=True), report)
     if original is not None:
         report["reproduction"] = report_reproduction(Path(cfg.reproduce), original, report)
     Job(job_dir).write_results(report)  # strict JSON: a NaN becomes null, with the reason under "nulls"

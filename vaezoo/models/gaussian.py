@@ -23,6 +23,13 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
     return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)
 
 
+def gaussian_kl_between(mu: Tensor, logvar: Tensor, prior_mu: Tensor, prior_logvar: Tensor) -> Tensor:
+    """Closed-form KL(N(mu, exp(logvar)) || N(prior_mu, exp(prior_logvar))) per dimension."""
+    return 0.5 * (
+        prior_logvar - logvar + (logvar.exp() + (mu - prior_mu).square()) / prior_logvar.exp() - 1.0
+    )
+
+
 def standard_normal_log_prob(z: Tensor) -> Tensor:
     """log N(z; 0, I) summed over the last dimension."""
     return -0.5 * (z.square() + LOG_2PI).sum(-1)
@@ -31,7 +38,8 @@ def standard_normal_log_prob(z: Tensor) -> Tensor:
 class GaussianLatentVAE(VAEModel):
     """q(z|x) = N(mu(x), diag σ²(x)), p(z) = N(0, I), p(x|z) from the likelihood.
 
-    Subclasses may condition encoder and decoder on a vector by overriding :meth:`condition`.
+    Subclasses may condition encoder and decoder on a vector by overriding :meth:`condition`, and the
+    prior too by overriding :meth:`prior_params` (a Gaussian p(z|y) instead of N(0, I)).
     """
 
     importance_weighted = True
@@ -58,6 +66,16 @@ class GaussianLatentVAE(VAEModel):
         """A conditioning vector for encoder and decoder; unconditional models return None."""
         return None
 
+    def prior_params(self, y: Tensor | None) -> tuple[Tensor, Tensor] | None:
+        """(mean, log-variance) of a conditional Gaussian prior p(z|y); None for N(0, I)."""
+        return None
+
+    def _kl(self, mu: Tensor, logvar: Tensor, y: Tensor | None) -> Tensor:
+        prior = self.prior_params(y)
+        if prior is None:
+            return gaussian_kl(mu.float(), logvar.float())
+        return gaussian_kl_between(mu.float(), logvar.float(), prior[0].float(), prior[1].float())
+
     def _with_condition(self, h: Tensor, y: Tensor | None) -> Tensor:
         c = self.condition(y)
         if c is None:
@@ -79,7 +97,7 @@ class GaussianLatentVAE(VAEModel):
         mu, logvar = self.posterior_params(x, y)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         log_px_z = self.likelihood.log_prob(self.decode(z, y), x)
-        return ELBOTerms(log_px_z=log_px_z, kl={"z": gaussian_kl(mu.float(), logvar.float())})
+        return ELBOTerms(log_px_z=log_px_z, kl={"z": self._kl(mu, logvar, y)})
 
     def log_importance_weights(self, x: Tensor, y: Tensor | None = None, k: int = 1) -> Tensor:
         mu, logvar = self.posterior_params(x, y)
@@ -91,7 +109,15 @@ class GaussianLatentVAE(VAEModel):
         params = self.decode(z.reshape(k * b, -1), y_rep)
         log_px_z = self.likelihood.log_prob_samples(params.view(k, b, *params.shape[1:]), x)
         log_qz = (-0.5 * (eps.float().square() + LOG_2PI) - 0.5 * logvar.float()).sum(-1)
-        return log_px_z + standard_normal_log_prob(z.float()) - log_qz
+        prior = self.prior_params(y)
+        if prior is None:
+            log_pz = standard_normal_log_prob(z.float())
+        else:
+            prior_mu, prior_logvar = (p.float() for p in prior)
+            log_pz = -0.5 * (
+                (z.float() - prior_mu).square() / prior_logvar.exp() + prior_logvar + LOG_2PI
+            ).sum(-1)
+        return log_px_z + log_pz - log_qz
 
     @torch.no_grad()
     def sample(self, n: int, y: Tensor | None = None) -> Tensor:
@@ -111,9 +137,11 @@ class GaussianLatentVAE(VAEModel):
         return self.likelihood.mean(self.decode(z, y))
 
     def prior_latents(self, n: int, y: Tensor | None = None) -> Tensor:
-        return torch.randn(n, self.latent_dim, device=self.device)
+        eps = torch.randn(n, self.latent_dim, device=self.device)
+        prior = self.prior_params(y)
+        return eps if prior is None else prior[0] + eps * torch.exp(0.5 * prior[1])
 
     @torch.no_grad()
     def kl_per_dim(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         mu, logvar = self.posterior_params(x, y)
-        return gaussian_kl(mu.float(), logvar.float())
+        return self._kl(mu, logvar, y)
