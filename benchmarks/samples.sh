@@ -2,11 +2,11 @@
 # Reruns the figures of README "Samples, control and anomalies": the judge classifiers, every family
 # on the zoo_mnist preset, the VQ-VAE's learned prior, then FID, conditional accuracy and OOD AUROC
 # (MNIST against Fashion-MNIST) for every job. CPU-heavy: hours on 2 shared cores; nice'd, 1 thread.
-#   DATA=/path/to/data RUNS=/tmp/zoo EPOCHS=5 bash benchmarks/samples.sh
+#   DATA=/path/to/data RUNS=/tmp/zoo EPOCHS=40 bash benchmarks/samples.sh
 set -euo pipefail
 DATA=${DATA:-data}
 RUNS=${RUNS:-runs/samples}
-EPOCHS=${EPOCHS:-5}
+EPOCHS=${EPOCHS:-40}
 PY=${PYTHON:-python}
 run() { nice -n 10 "$PY" "$@"; }
 

@@ -136,6 +136,7 @@ class GaussianLatentVAE(VAEModel):
     def decode_latent(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         return self.likelihood.mean(self.decode(z, y))
 
+    @torch.no_grad()
     def prior_latents(self, n: int, y: Tensor | None = None) -> Tensor:
         eps = torch.randn(n, self.latent_dim, device=self.device)
         prior = self.prior_params(y)
