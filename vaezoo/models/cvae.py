@@ -8,9 +8,9 @@ for one-hot inputs this is exactly an embedding table).
 The prior is Sohn et al.'s prior network p(z|y) = N(mu(y), diag σ²(y)) (``prior=conditional``, a
 linear map of the label vector, starting at N(0, I)) or the fixed N(0, I) (``prior=standard_normal``).
 Why the default is conditional: a 20-dimensional latent can carry the class itself, and then samples
-drawn from N(0, I) for class c ignore c (measured on MNIST after the zoo_mnist preset's 5 epochs:
-37 % of them are classified c); a class-dependent prior puts class c's draws where class c's codes
-are, so the label is obeyed whichever path (z or y) carries the class.
+drawn from N(0, I) for class c ignore c (MNIST, zoo_mnist after 5 epochs: 37 % of them are
+classified c); a class-dependent prior puts class c's draws where class c's codes are, so the label is
+obeyed whichever path (z or y) carries the class (68 % after 5 epochs, 91 % after 40).
 """
 
 from __future__ import annotations
