@@ -31,6 +31,24 @@ FEW_STEPS = [
 ]
 
 
+def run_preset_briefly(preset: str, tmp_path, overrides: list[str]) -> dict:
+    """Run ``experiment=preset`` a few steps on <tmp_path>/data into <tmp_path>/job; its results.json."""
+    job = tmp_path / "job"
+    proc = run_cli(
+        [
+            f"experiment={preset}",
+            *FEW_STEPS,
+            "+trainer.limit_test_batches=1",
+            *overrides,
+            f"paths.data={tmp_path / 'data'}",
+            f"hydra.run.dir={job}",
+        ],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((job / "results.json").read_text())
+
+
 def test_burda_schedule_matches_the_paper_and_keeps_its_shape_when_shortened():
     full = burda(3280)
     factors = [full.factor(e) for e in range(3280)]
@@ -83,23 +101,11 @@ def test_cifar10_preset_runs_a_few_steps_on_a_standin_and_records_bits_per_dim(t
     from tests.standins import write_cifar10
 
     write_cifar10(tmp_path / "data")
-    job = tmp_path / "job"
-    proc = run_cli(
-        [
-            "experiment=repro_vqvae_cifar10",
-            *FEW_STEPS,
-            "+trainer.limit_test_batches=1",
-            "dataset.val_size=5",
-            "dataset.batch_size=8",
-            "model.channels=[8,16]",
-            "model.code_dim=8",
-            f"paths.data={tmp_path / 'data'}",
-            f"hydra.run.dir={job}",
-        ],
-        cwd=tmp_path,
+    results = run_preset_briefly(
+        "repro_vqvae_cifar10",
+        tmp_path,
+        ["dataset.val_size=5", "dataset.batch_size=8", "model.channels=[8,16]", "model.code_dim=8"],
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads((job / "results.json").read_text())
     paper = results["paper"]
     assert (paper["metric"], paper["value"]) == ("bits_per_dim", 4.67)
     assert paper["measured"] == results["test"]["bits_per_dim"] > 0
@@ -107,7 +113,6 @@ def test_cifar10_preset_runs_a_few_steps_on_a_standin_and_records_bits_per_dim(t
 
 def test_dsprites_preset_runs_a_few_steps_and_records_its_disentanglement_paper_number(tmp_path):
     """Generates dSprites (~15 s of CPU) into a fresh data root, trains 3 steps, scores the metrics."""
-    job = tmp_path / "job"
     small = {
         "mig": {"num_train": 200},
         "dci": {"num_train": 200, "num_test": 100},
@@ -121,21 +126,9 @@ def test_dsprites_preset_runs_a_few_steps_and_records_its_disentanglement_paper_
         },
     }
     settings = [f"+eval.settings.{m}.{k}={v}" for m, kv in small.items() for k, v in kv.items()]
-    proc = run_cli(
-        [
-            "experiment=repro_betavae_dsprites",
-            *FEW_STEPS,
-            "+trainer.limit_test_batches=1",
-            "eval.batch_size=20",
-            "pictures.enabled=false",
-            *settings,
-            f"paths.data={tmp_path / 'data'}",
-            f"hydra.run.dir={job}",
-        ],
-        cwd=tmp_path,
+    results = run_preset_briefly(
+        "repro_betavae_dsprites", tmp_path, ["eval.batch_size=20", "pictures.enabled=false", *settings]
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads((job / "results.json").read_text())
     paper = results["paper"]
     assert paper["metric"] == "metrics.beta_vae_score.eval_accuracy" and paper["value"] == 0.9923
     measured = results["metrics"]["beta_vae_score"]["values"]["eval_accuracy"]
