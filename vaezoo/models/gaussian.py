@@ -23,11 +23,16 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
     return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)
 
 
-def gaussian_kl_between(mu: Tensor, logvar: Tensor, prior_mu: Tensor, prior_logvar: Tensor) -> Tensor:
-    """Closed-form KL(N(mu, exp(logvar)) || N(prior_mu, exp(prior_logvar))) per dimension."""
+def gaussian_kl_two(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Tensor) -> Tensor:
+    """Closed-form KL(N(mu_q, var_q) || N(mu_p, var_p)) per dimension (≥ 0)."""
     return 0.5 * (
-        prior_logvar - logvar + (logvar.exp() + (mu - prior_mu).square()) / prior_logvar.exp() - 1.0
+        logvar_p - logvar_q + (torch.exp(logvar_q) + (mu_q - mu_p).square()) * torch.exp(-logvar_p) - 1.0
     )
+
+
+def gaussian_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """log N(z; mu, exp(logvar)) summed over all but the batch dimension."""
+    return (-0.5 * (LOG_2PI + logvar + (z - mu).square() * torch.exp(-logvar))).flatten(1).sum(1)
 
 
 def standard_normal_log_prob(z: Tensor) -> Tensor:
@@ -74,7 +79,7 @@ class GaussianLatentVAE(VAEModel):
         prior = self.prior_params(y)
         if prior is None:
             return gaussian_kl(mu.float(), logvar.float())
-        return gaussian_kl_between(mu.float(), logvar.float(), prior[0].float(), prior[1].float())
+        return gaussian_kl_two(mu.float(), logvar.float(), prior[0].float(), prior[1].float())
 
     def _with_condition(self, h: Tensor, y: Tensor | None) -> Tensor:
         c = self.condition(y)
@@ -112,11 +117,9 @@ class GaussianLatentVAE(VAEModel):
         prior = self.prior_params(y)
         if prior is None:
             log_pz = standard_normal_log_prob(z.float())
-        else:
-            prior_mu, prior_logvar = (p.float() for p in prior)
-            log_pz = -0.5 * (
-                (z.float() - prior_mu).square() / prior_logvar.exp() + prior_logvar + LOG_2PI
-            ).sum(-1)
+        else:  # p(z|y) [B, D], broadcast over the k samples
+            mu_p, logvar_p = (p.float().expand_as(z).flatten(0, 1) for p in prior)
+            log_pz = gaussian_log_prob(z.float().flatten(0, 1), mu_p, logvar_p).view(k, b)
         return log_px_z + log_pz - log_qz
 
     @torch.no_grad()

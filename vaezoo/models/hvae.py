@@ -30,29 +30,17 @@ from vaezoo.errors import ConfigError
 from vaezoo.likelihoods import Likelihood
 from vaezoo.models import register
 from vaezoo.models.base import ELBOTerms, VAEModel
+from vaezoo.models.gaussian import gaussian_kl_two, gaussian_log_prob
 from vaezoo.nets import build_decoder, build_encoder
 from vaezoo.nets.conv import ConvTrunk, ConvUpTrunk
 from vaezoo.nets.mlp import activation
 
-LOG_2PI = math.log(2 * math.pi)
 MEAN_BOUND = 10.0  # latent means are soft-clamped to (−10, 10), log-variances to ±logvar_bound
 
 
 def soft_clamp(x: Tensor, bound: float) -> Tensor:
     """Smoothly limits x to (−bound, bound) with non-zero gradient everywhere."""
     return bound * torch.tanh(x / bound)
-
-
-def gaussian_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-    """log N(z; mu, exp(logvar)) summed over all but the batch dimension."""
-    return (-0.5 * (LOG_2PI + logvar + (z - mu).square() * torch.exp(-logvar))).flatten(1).sum(1)
-
-
-def gaussian_kl_two(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Tensor) -> Tensor:
-    """Closed-form KL(N(mu_q, var_q) || N(mu_p, var_p)) per dimension (≥ 0)."""
-    return 0.5 * (
-        logvar_p - logvar_q + (torch.exp(logvar_q) + (mu_q - mu_p).square()) * torch.exp(-logvar_p) - 1.0
-    )
 
 
 class Ops:
