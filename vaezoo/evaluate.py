@@ -15,7 +15,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from vaezoo.paths import config_dir, quote_run_path
+from vaezoo.paths import config_dir, quote_run_path, require_run_argument
 
 log = logging.getLogger(__name__)
 
@@ -153,14 +153,10 @@ def run(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    asks_hydra = any(arg.startswith("-") for arg in sys.argv[1:])
-    if not asks_hydra and not any(arg.startswith("run=") for arg in sys.argv[1:]):
-        print(
-            "vaezoo.evaluate: give a finished job or sweep folder, e.g. "
-            "python -m vaezoo.evaluate run=runs/multirun/<time>",
-            file=sys.stderr,
-        )
-        sys.exit(2)
+    require_run_argument(
+        "vaezoo.evaluate",
+        "a finished job or sweep folder, e.g. python -m vaezoo.evaluate run=runs/multirun/<time>",
+    )
     sys.argv[1:] = quote_run_path(sys.argv[1:])
     run()
 

@@ -69,3 +69,14 @@ def quote_run_path(args: list[str]) -> list[str]:
             arg = "run='" + arg[4:].replace("\\", "\\\\").replace("'", "\\'") + "'"
         out.append(arg)
     return out
+
+
+def require_run_argument(program: str, example: str) -> None:
+    """Exit 2 with one line when a ``run=<folder>`` entry point is called without run= (and not for
+    Hydra's own flags such as --help or --cfg job)."""
+    import sys
+
+    args = sys.argv[1:]
+    if not any(a.startswith("-") for a in args) and not any(a.startswith("run=") for a in args):
+        print(f"{program}: give {example}", file=sys.stderr)
+        sys.exit(2)

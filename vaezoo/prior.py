@@ -18,7 +18,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError
-from vaezoo.paths import config_dir, quote_run_path
+from vaezoo.paths import config_dir, quote_run_path, require_run_argument
 
 log = logging.getLogger("vaezoo.prior")
 
@@ -172,14 +172,10 @@ def run(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    asks_hydra = any(arg.startswith("-") for arg in sys.argv[1:])  # --help, --cfg job, ...
-    if not asks_hydra and not any(arg.startswith("run=") for arg in sys.argv[1:]):
-        print(
-            "vaezoo.prior: give the finished VQ-VAE job folder, e.g. "
-            "python -m vaezoo.prior run=runs/multirun/<time>/<job>",
-            file=sys.stderr,
-        )
-        sys.exit(2)
+    require_run_argument(
+        "vaezoo.prior",
+        "the finished VQ-VAE job folder, e.g. python -m vaezoo.prior run=runs/multirun/<time>/<job>",
+    )
     for arg in sys.argv[1:]:
         if arg.startswith("run=") and not (Path(arg[4:].strip("'\"")) / "config.yaml").is_file():
             print(
