@@ -41,11 +41,13 @@ def test_every_family_exposes_flat_latents_that_decode_and_sum_to_its_kl(compose
     prior = model.prior_latents(5, y[:5])
     assert prior.shape == (5, z.shape[1])
     assert model.decode_latent(prior, y[:5]).shape == (5, *x.shape[1:])
+    torch.manual_seed(1)  # a hierarchy's KLs depend on the sampled path through its layers
     kl = model.kl_per_dim(x, y)
-    assert kl.shape == z.shape and (kl >= -1e-6).all()
-    if name != "hvae":  # hvae's lower-layer KLs depend on the sampled path above them
-        torch.manual_seed(1)
-        assert torch.allclose(kl.sum(1), model.elbo_terms(x, y).kl_total, rtol=1e-4, atol=1e-4)
+    assert kl.shape == z.shape
+    if model.analytic_kl:  # otherwise some layers' KLs are one-sample estimates, negative at times
+        assert (kl >= -1e-6).all()
+    torch.manual_seed(1)
+    assert torch.allclose(kl.sum(1), model.elbo_terms(x, y).kl_total, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", sorted(n for n, cls in MODELS.items() if cls.standard_normal_prior))

@@ -18,6 +18,11 @@ from vaezoo.objective import Objective
 DIGITS = DataInfo("digits", (1, 8, 8), 2, 10)
 TINY_VQ = {"num_codes": 16, "code_dim": 8, "channels": [16, 32], "res_blocks": 1}
 TINY_HVAE = {"num_layers": 3, "latent_dim": 4, "width": 32, "net": {"kind": "mlp", "hidden": [64]}}
+TINY_STACKED = {
+    "latent_dim": [8, 4],
+    "between": [[16]],
+    "net": {"kind": "mlp", "hidden": [32], "act": "tanh"},
+}
 
 
 def binary_batch(n: int = 16, seed: int = 0) -> torch.Tensor:
@@ -205,6 +210,40 @@ def test_hvae_conv_variant_for_colour_images():
     assert model.log_importance_weights(x, None, 2).shape == (2, 2)
 
 
+# -- stacked (bottom-up) VAE --------------------------------------------------------------------
+
+
+def test_stacked_vae_kl_estimates_agree_with_its_importance_weights_on_average():
+    """The lower layer's one-sample KL and the top's closed-form KL sum to the ELBO the weights average to."""
+    torch.manual_seed(0)
+    model = build_model("stacked", TINY_STACKED, DIGITS, Bernoulli()).eval()
+    x = binary_batch(4)
+    with torch.no_grad():
+        lw = model.log_importance_weights(x, None, 4000)
+        terms = [model.elbo_terms(x) for _ in range(4000)]
+    assert [list(t.kl) for t in terms[:1]] == [["z1", "z2"]]
+    elbo = torch.stack([t.elbo for t in terms]).mean(0)
+    assert torch.allclose(lw.mean(0), elbo, atol=0.3), (lw.mean(0), elbo)
+    assert float(torch.stack([t.kl["z1"] for t in terms]).min()) < 0  # estimates, not closed forms
+    iw_bound = torch.logsumexp(lw, 0) - torch.log(torch.tensor(4000.0))
+    assert (iw_bound > elbo + 0.1).all()  # the IW bound is tighter than the ELBO
+
+
+def test_stacked_vae_ancestral_samples_follow_the_learned_conditional_prior():
+    torch.manual_seed(0)
+    model = build_model("stacked", TINY_STACKED, DIGITS, Bernoulli()).eval()
+    with torch.no_grad():
+        for p in model.down.parameters():  # a prior p(z1|z2) far from N(0, I)
+            p.add_(0.5)
+        z = model.prior_latents(20000)
+        z1, z2 = z[:, :8], z[:, 8:]
+        mu, logvar = model.down[0](z2)
+    assert abs(float(z2.mean())) < 0.03 and abs(float(z2.std()) - 1) < 0.03
+    standardized = (z1 - mu) * torch.exp(-0.5 * logvar)  # N(0, I) exactly when z1 ~ p(z1|z2)
+    assert abs(float(standardized.mean())) < 0.03 and abs(float(standardized.std()) - 1) < 0.03
+    assert float(z1.mean().abs()) > 0.2  # the conditional prior is not the standard normal
+
+
 # -- conditional VAE ----------------------------------------------------------------------------
 
 
@@ -303,6 +342,7 @@ def train_briefly(model, dm, objective: Objective, steps: int = 150) -> None:
         ("cvae", {"latent_dim": 8, "net": {"kind": "mlp", "hidden": [64]}}, 1),
         ("vqvae", TINY_VQ, 1),
         ("hvae", TINY_HVAE, 1),
+        ("stacked", TINY_STACKED, 5),  # IWAE objective through two stochastic layers
         ("vanilla", {"latent_dim": 8, "net": {"kind": "mlp", "hidden": [64]}}, 5),  # IWAE objective
     ],
 )

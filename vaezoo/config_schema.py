@@ -72,6 +72,10 @@ def _ints_or_int(v: Any) -> bool:
     return _int(1)(v) or (isinstance(v, list) and bool(v) and all(_int(1)(x) for x in v))
 
 
+def _lists_of_ints(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(h, list) and _ints_or_int(h) for h in v)
+
+
 # path -> (check, what a good value is). Applied when the key exists, whatever group provides it.
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (_int(0), "an integer >= 0, e.g. seed=1"),
@@ -87,7 +91,11 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "optimizer.grad_skip_threshold": (_optional(_num(0, strict=True)), "a number > 0 or null"),
     "optimizer.max_consecutive_skips": (_int(1), "an integer >= 1"),
     "objective.k": (_int(1), "an integer >= 1 (1: ELBO, > 1: IWAE bound)"),
-    "model.latent_dim": (_ints_or_int, "an integer >= 1 (hvae: or a list of them), e.g. model.latent_dim=20"),
+    "model.latent_dim": (
+        _ints_or_int,
+        "an integer >= 1 (hvae, stacked: or a list of them), e.g. model.latent_dim=20",
+    ),
+    "model.between": (_lists_of_ints, "a list of lists of integers >= 1, e.g. model.between=[[100,100]]"),
     "model.num_layers": (_int(1), "an integer >= 1"),
     "model.width": (_int(1), "an integer >= 1"),
     "dataset.batch_size": (_int(1), "an integer >= 1, e.g. dataset.batch_size=128"),

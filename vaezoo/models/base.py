@@ -95,6 +95,9 @@ class VAEModel(nn.Module, ABC):
     #: and slerp keeps samples typical; False when the prior is learned or conditional (hvae's lower layers,
     #: VQ-VAE's codes), where pictures sweep the empirical range of posterior means instead.
     standard_normal_prior: ClassVar[bool] = False
+    #: True when :meth:`kl_per_dim` is a closed-form KL per dimension (never negative); False where a
+    #: layer's KL has no closed form and is a one-sample estimate (bottom-up hierarchies' lower layers).
+    analytic_kl: ClassVar[bool] = True
 
     @abstractmethod
     def representation(self, x: Tensor, y: Tensor | None = None) -> Tensor:

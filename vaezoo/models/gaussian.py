@@ -30,9 +30,19 @@ def gaussian_kl_two(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Tens
     )
 
 
+def gaussian_log_density(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """log N(z; mu, exp(logvar)) per element."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).square() * torch.exp(-logvar))
+
+
 def gaussian_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     """log N(z; mu, exp(logvar)) summed over all but the batch dimension."""
-    return (-0.5 * (LOG_2PI + logvar + (z - mu).square() * torch.exp(-logvar))).flatten(1).sum(1)
+    return gaussian_log_density(z, mu, logvar).flatten(1).sum(1)
+
+
+def soft_clamp(x: Tensor, bound: float) -> Tensor:
+    """Smoothly limits x to (−bound, bound) with non-zero gradient everywhere."""
+    return bound * torch.tanh(x / bound)
 
 
 def standard_normal_log_prob(z: Tensor) -> Tensor:

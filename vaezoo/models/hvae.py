@@ -30,17 +30,12 @@ from vaezoo.errors import ConfigError
 from vaezoo.likelihoods import Likelihood
 from vaezoo.models import register
 from vaezoo.models.base import ELBOTerms, VAEModel
-from vaezoo.models.gaussian import gaussian_kl_two, gaussian_log_prob
+from vaezoo.models.gaussian import gaussian_kl_two, gaussian_log_prob, soft_clamp
 from vaezoo.nets import build_decoder, build_encoder
 from vaezoo.nets.conv import ConvTrunk, ConvUpTrunk
 from vaezoo.nets.mlp import activation
 
 MEAN_BOUND = 10.0  # latent means are soft-clamped to (−10, 10), log-variances to ±logvar_bound
-
-
-def soft_clamp(x: Tensor, bound: float) -> Tensor:
-    """Smoothly limits x to (−bound, bound) with non-zero gradient everywhere."""
-    return bound * torch.tanh(x / bound)
 
 
 class Ops:
