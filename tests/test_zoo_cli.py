@@ -10,8 +10,9 @@ import pytest
 
 from tests.conftest import TINY, run_cli
 from tests.wandb_records import offline_run
+from vaezoo.models import MODELS
 
-FAMILIES = ["vanilla", "beta_vae", "cvae", "vqvae", "hvae"]
+FAMILIES = sorted(MODELS)  # every registered family, new ones included
 
 
 def run_prior(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
