@@ -419,7 +419,7 @@ def test_bad_input(case: Case, finished_job: Path, tmp_path: Path) -> None:
 
 def test_load_run_and_prior_refuse_a_foreign_target(finished_job: Path, tmp_path: Path) -> None:
     from vaezoo.errors import UnsafeInputError
-    from vaezoo.runs import load_run
+    from vaezoo.jobs.load import load_run
 
     job = tmp_path / "job"
     shutil.copytree(finished_job, job)
@@ -430,15 +430,15 @@ def test_load_run_and_prior_refuse_a_foreign_target(finished_job: Path, tmp_path
     before = folder_hash(job)
     with pytest.raises(UnsafeInputError, match=r"likelihood._target_=os.system"):
         load_run(job)
-    proc = run_cli([f"run={job}"], cwd=tmp_path, module="vaezoo.prior")
+    proc = run_cli([f"run={job}"], cwd=tmp_path, module="vaezoo.stages.prior")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("vaezoo.prior: error: refusing")
+    assert proc.stderr.strip().splitlines()[-1].startswith("vaezoo.stages.prior: error: refusing")
     assert folder_hash(job) == before
 
 
 def test_load_run_refuses_a_checkpoint_that_runs_code(finished_job: Path, tmp_path: Path) -> None:
     from vaezoo.errors import UnsafeInputError
-    from vaezoo.runs import load_run
+    from vaezoo.jobs.load import load_run
 
     job = tmp_path / "job"
     shutil.copytree(finished_job, job)

@@ -36,7 +36,7 @@ def test_evaluate_updates_every_jobs_results_and_wandb_run(sweep):
     proc = run_cli(
         [f"run={sweep}", "eval.metrics=[iw_bound,active_units]", "+eval.settings.iw_bound.k=4"],
         cwd=sweep.parent,
-        module="vaezoo.evaluate",
+        module="vaezoo.stages.evaluate",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(before) == 2
@@ -66,7 +66,9 @@ def test_evaluate_updates_every_jobs_results_and_wandb_run(sweep):
 )
 def test_unknown_or_inapplicable_metric_is_a_one_line_error(sweep, metrics, message):
     (job, *_) = jobs(sweep)
-    proc = run_cli([f"run={job}", f"eval.metrics={metrics}"], cwd=sweep.parent, module="vaezoo.evaluate")
+    proc = run_cli(
+        [f"run={job}", f"eval.metrics={metrics}"], cwd=sweep.parent, module="vaezoo.stages.evaluate"
+    )
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert message in lines[-1] and len([line for line in lines if "Traceback" in line]) == 0, proc.stderr

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from vaezoo.html_report import write_report
-from vaezoo.leaderboard import leaderboard, markdown, metric_values, print_board
+from vaezoo.reports.html import write_report
+from vaezoo.reports.leaderboard import leaderboard, markdown, metric_values, print_board
 
 
 def fake_job(
@@ -100,7 +100,7 @@ def test_report_is_one_file_with_the_leaderboard_and_no_external_reference(tmp_p
 
 
 def test_wandb_group_says_what_the_sweep_is():
-    from vaezoo.sweep import sweep_group, swept_keys
+    from vaezoo.stages.sweep import sweep_group, swept_keys
 
     keys = swept_keys(
         ["beta=1,4", "dataset=digits", "paths.runs=/a,/b", "model=vanilla,hvae", "lr=range(1,3)"]
@@ -115,11 +115,11 @@ def test_wandb_group_says_what_the_sweep_is():
 def test_report_command_writes_the_report_or_says_in_one_line_why_not(tmp_path: Path):
     from tests.conftest import run_cli
 
-    done = run_cli([str(sweep(tmp_path / "sweep"))], cwd=tmp_path, module="vaezoo.report")
+    done = run_cli([str(sweep(tmp_path / "sweep"))], cwd=tmp_path, module="vaezoo.stages.report")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "sweep" / "report.html").is_file() and "Leaderboard (3 jobs" in done.stdout
     (tmp_path / "empty").mkdir()
-    empty = run_cli([str(tmp_path / "empty")], cwd=tmp_path, module="vaezoo.report")
+    empty = run_cli([str(tmp_path / "empty")], cwd=tmp_path, module="vaezoo.stages.report")
     assert empty.returncode == 2
     assert (
         empty.stderr.strip()

@@ -1,4 +1,4 @@
-"""The speed features behave (no timings here: speed is the benchmark's job, python -m vaezoo.bench)."""
+"""The speed features behave (no timings here: speed is the benchmark's job, python -m benchmarks)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from vaezoo.errors import ConfigError
 from vaezoo.likelihoods import Bernoulli, DiscretizedLogistic, Gaussian
 from vaezoo.models import MODELS, build_model
 from vaezoo.objective import Objective
-from vaezoo.train import train
+from vaezoo.stages.train import train
 from vaezoo.training.hardware import (
     HardwareTuning,
     hardware_callbacks,
@@ -197,7 +197,7 @@ def test_bad_thread_count_is_a_config_error():
 
 def test_benchmark_runs_a_small_cell_and_writes_json(tmp_path):
     """The benchmark end to end on one small cell (synthetic colour input, a few steps)."""
-    from vaezoo.bench.run import main
+    from benchmarks.run import main
 
     out = tmp_path / "bench.json"
     args = ["--families", "beta_vae", "--inputs", "colour32", "--repeats", "1", "--window-steps", "1"]

@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 
 from tests.conftest import run_cli
 from vaezoo.errors import ConfigError
-from vaezoo.resume import resume_argv
+from vaezoo.jobs.resume import resume_argv
 
 
 def printed(proc) -> dict:

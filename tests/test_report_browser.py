@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import TINY, run_cli
 from tests.wandb_records import offline_run
-from vaezoo.jobs import find_jobs
+from vaezoo.jobs.folder import find_jobs
 
 SWEEP = [
     "-m",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import TINY, run_cli
-from vaezoo.provenance import compare_results
+from vaezoo.jobs.provenance import compare_results
 
 DETERMINISTIC = [*TINY, "seed=3", "trainer.deterministic=true", "logger=csv"]
 

@@ -205,7 +205,7 @@ def test_classifier_cli_trains_and_caches(tmp_path: Path) -> None:
             "num_threads=1",
         ],
         cwd=tmp_path,
-        module="vaezoo.classifier",
+        module="vaezoo.stages.classifier",
     )
     assert done.returncode == 0, done.stderr[-2000:]
     record = classifier_record("digits", tmp_path)

@@ -12,7 +12,7 @@ from tests.conftest import TINY
 from vaezoo.data import InMemoryDataModule, build_datamodule
 from vaezoo.data.streaming import StreamingDataModule, collate, to_model_input
 from vaezoo.errors import ConfigError
-from vaezoo.train import train
+from vaezoo.stages.train import train
 
 
 def test_streamed_splits_match_the_in_memory_ones(mnist_root):

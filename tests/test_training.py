@@ -6,7 +6,7 @@ import json
 
 from tests.conftest import TINY, run_cli
 from tests.wandb_records import offline_run
-from vaezoo.train import train
+from vaezoo.stages.train import train
 
 
 def test_short_training_beats_the_untrained_model_on_test_elbo(compose_cfg):

@@ -16,7 +16,7 @@ FAMILIES = sorted(MODELS)  # every registered family, new ones included
 
 
 def run_prior(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return run_cli(args, cwd=cwd, module="vaezoo.prior")
+    return run_cli(args, cwd=cwd, module="vaezoo.stages.prior")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_vqvae_prior_stage_makes_the_run_sample(zoo_multirun, tmp_path):
     assert any(k.startswith("images/prior_samples") for k in run["history_keys"])
     assert run["group"] == job.parent.name
 
-    from vaezoo.runs import load_run
+    from vaezoo.jobs.load import load_run
 
     loaded = load_run(job)
     assert loaded.model.can_sample

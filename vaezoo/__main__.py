@@ -36,8 +36,8 @@ def check_group_choices(args: list[str], conf: Path) -> str | None:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
 def run(cfg: DictConfig) -> float:
     """Train one job; returns the best validation negative ELBO (what sweepers minimise)."""
-    from vaezoo.sweep import run_job
-    from vaezoo.train import train
+    from vaezoo.stages.sweep import run_job
+    from vaezoo.stages.train import train
 
     def task(cfg: DictConfig) -> float:
         report = train(cfg)
@@ -63,9 +63,9 @@ def check_before_running(args: list[str]) -> list[str]:
     allow-list of targets); every job the line asks for is composed and validated; a resume is checked
     against the job's config and checkpoint. Raises VaezooError with one line.
     """
-    from vaezoo.config_schema import check_command_line, normalize_argv
-    from vaezoo.reproduction import reproduce_argv
-    from vaezoo.resume import check_checkpoint, check_compatible, resume_argv, slurm_requeued_job
+    from vaezoo.config.schema import check_command_line, normalize_argv
+    from vaezoo.jobs.reproduce import reproduce_argv
+    from vaezoo.jobs.resume import check_checkpoint, check_compatible, resume_argv, slurm_requeued_job
 
     args = normalize_argv(args)
     shows_one = any(a in ("--cfg", "-c", "--info", "-i") for a in args)
@@ -96,7 +96,7 @@ def main() -> None:
         print(f"vaezoo: error: {err}", file=sys.stderr)
         sys.exit(2)
     run()
-    from vaezoo.sweep import FAILURES
+    from vaezoo.stages.sweep import FAILURES
 
     if FAILURES:  # a multirun in which some jobs failed (listed above); the others kept their results
         sys.exit(1)

@@ -1,7 +1,7 @@
 """The one builder: a composed config in, the objects of a job out (data, likelihood, model, objective,
 module, loggers, trainer, hardware).
 
-Every entry point (train, evaluate, prior, bench) and :func:`vaezoo.runs.load_run` build through
+Every entry point (train, evaluate, prior, bench) and :func:`vaezoo.jobs.load.load_run` build through
 these functions, so a config means the same objects everywhere. Heavy imports live inside functions
 so ``python -m vaezoo --help`` stays fast.
 """
@@ -15,11 +15,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from vaezoo.config.schema import MODEL_META_KEYS
 from vaezoo.errors import ConfigError, VaezooError
 
 log = logging.getLogger("vaezoo")
-
-MODEL_META_KEYS = ("name", "default_beta", "grad_skip_threshold", "clip_norm")
 
 
 def build(node: DictConfig) -> Any:
@@ -247,7 +246,7 @@ def build_module(cfg: DictConfig):
     """
     import lightning as L
 
-    from vaezoo.config_schema import validate
+    from vaezoo.config.schema import validate
     from vaezoo.objective import Objective
     from vaezoo.training import VAEModule
 

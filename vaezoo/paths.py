@@ -25,7 +25,7 @@ def unique_suffix() -> str:
     """What makes a run or sweep folder name unique beyond its timestamp.
 
     Under SLURM it is the job id (and array task), by which a requeued job finds its folder again
-    (:func:`vaezoo.resume.slurm_requeued_job`); elsewhere six random hex digits, so two launches in
+    (:func:`vaezoo.jobs.resume.slurm_requeued_job`); elsewhere six random hex digits, so two launches in
     the same second (shell loops, job arrays) never share a folder. Cached per config, like ``now``.
     """
     import os

@@ -1,7 +1,7 @@
 """Image files to uint8 arrays with Pillow: headers first (cheap), then decoding, crop and resize.
 
 Decoding many small files is dominated by per-file Python work, so threads do not help (measured:
-two threads took twice as long as one, see ``python -m vaezoo.bench.images``); worker processes
+two threads took twice as long as one, see ``python -m benchmarks.images``); worker processes
 (a DataLoader's, which hand batches back through shared memory) do.
 """
 

@@ -9,7 +9,7 @@ KL = log K per latent position, so the ELBO (and bits/dim) is reported as the pa
 same reason the importance-weighted bound equals the ELBO.
 
 Sampling needs a learned prior over codes, trained afterwards on a finished run with
-``python -m vaezoo.prior run=<job folder>`` (see :mod:`vaezoo.prior`).
+``python -m vaezoo.prior run=<job folder>`` (see :mod:`vaezoo.stages.prior`).
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ def draw_pictures(
 ) -> dict[str, Path]:
     """Draw every picture that applies to ``model`` on ``datamodule``'s test split into ``out_dir``.
 
-    ``metrics_rows`` are the job's ``metrics.csv`` rows (:meth:`vaezoo.jobs.Job.metrics_rows`) for the
+    ``metrics_rows`` are the job's ``metrics.csv`` rows (:meth:`vaezoo.jobs.folder.Job.metrics_rows`) for the
     training curves; ``ood`` names the out-of-distribution set of the anomaly histograms (a key of
     :data:`OOD_TRANSFORMS`, or None); ``only`` restricts the pictures by name. Factor traversals use
     the test split's ground-truth factors (:func:`test_factors`) when the data has them.

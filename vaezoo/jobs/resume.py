@@ -7,7 +7,7 @@ plus ``hydra.run.dir=<job dir>``, so the config is recomposed exactly; training 
 Nothing in the job folder changes until the resumed run has loaded: the stored overrides are checked
 against the allow-list of ``_target_``s, the new config against the stored one
 (:func:`check_compatible`), the checkpoint is loaded once (weights only), and Hydra is told not to
-rewrite ``.hydra/`` (``hydra.output_subdir=null``); :mod:`vaezoo.train` writes the job's config
+rewrite ``.hydra/`` (``hydra.output_subdir=null``); :mod:`vaezoo.stages.train` writes the job's config
 files once the checkpoint is in the model.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError
-from vaezoo.safety import check_override_targets, load_checkpoint
+from vaezoo.jobs.safety import check_override_targets, load_checkpoint
 
 RUN_RECORD = "run.json"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"

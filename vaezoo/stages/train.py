@@ -30,7 +30,7 @@ def run_identity(cfg: DictConfig) -> tuple[Path, str, str | None, list[str]]:
     name = hc.job.override_dirname or "defaults"
     group = None
     if hc.mode == RunMode.MULTIRUN:
-        from vaezoo.sweep import sweep_group_of
+        from vaezoo.stages.sweep import sweep_group_of
 
         group = sweep_group_of(Path(str(hc.sweep.dir)), hc.runtime.choices.get("experiment"))
         name = f"{hc.job.num}:{name}"
@@ -67,8 +67,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     from vaezoo.builder import build_loggers, build_module, build_trainer, resolve_hardware
     from vaezoo.errors import DiskFull, JobInterrupted
-    from vaezoo.reproduction import check_before_run
-    from vaezoo.resume import RunRecord
+    from vaezoo.jobs.reproduce import check_before_run
+    from vaezoo.jobs.resume import RunRecord
     from vaezoo.training.checkpointing import remove_partial_saves
     from vaezoo.training.interrupt import GracefulStop
 
@@ -162,8 +162,8 @@ def draw_and_log_pictures(cfg: DictConfig, model: Any, datamodule: Any, job: Any
 def check_resumable(job_dir: Path, module: Any) -> Path:
     """Load the checkpoint to resume from into ``module`` (weights only); one line when it does not fit."""
     from vaezoo.errors import ConfigError
-    from vaezoo.resume import corrupt_checkpoint_fallback, last_checkpoint
-    from vaezoo.safety import load_checkpoint
+    from vaezoo.jobs.resume import corrupt_checkpoint_fallback, last_checkpoint
+    from vaezoo.jobs.safety import load_checkpoint
 
     path = last_checkpoint(job_dir)
     state = load_checkpoint(path, fallback=corrupt_checkpoint_fallback(job_dir))
@@ -211,10 +211,10 @@ def fit_and_report(
     from vaezoo.evaluation.ood import ood_batches_for
     from vaezoo.evaluation.pipeline import build_context, check_eval_config, evaluate_metrics
     from vaezoo.evaluation.registry import summary_values
-    from vaezoo.evaluation.report import evaluate, first_examples
-    from vaezoo.jobs import Job
-    from vaezoo.provenance import environment
-    from vaezoo.reproduction import report_reproduction
+    from vaezoo.evaluation.test_report import evaluate, first_examples
+    from vaezoo.jobs.folder import Job
+    from vaezoo.jobs.provenance import environment
+    from vaezoo.jobs.reproduce import report_reproduction
 
     job_dir = Path(trainer.default_root_dir)
     resume = ckpt_path is not None

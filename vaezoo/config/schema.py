@@ -26,6 +26,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError
 
+# Keys of the model group that configure the run around the model, not its constructor.
+MODEL_META_KEYS = ("name", "default_beta", "grad_skip_threshold", "clip_norm")
+
 MULTIRUN_FLAGS = ("-m", "--multirun")
 # Hydra flags after which nothing is composed for a job (help, shell completion, info).
 NO_JOB_FLAGS = ("--help", "-h", "--hydra-help", "--info", "-i", "--version", "--shell-completion", "-sc")
@@ -237,8 +240,6 @@ def target_parameters(cfg: DictConfig, section: str) -> set[str] | None:
         except ImportError:
             pass
     if section == "model":
-        from vaezoo.builder import MODEL_META_KEYS
-
         names |= set(MODEL_META_KEYS)
     return names
 

@@ -1,4 +1,4 @@
-"""``python -m vaezoo.bench``: vaezoo's training and evaluation speed against the loops users would write.
+"""``python -m benchmarks``: vaezoo's training and evaluation speed against the loops users would write.
 
 For every registered model family on MNIST and on a 32×32 colour input it times, in one process on
 one machine, with the same model, data and batch size:
@@ -45,7 +45,7 @@ TARGETS_TEXT = {
     "iw_over_limit": "IW bound seconds / its arithmetic limit (decoder FLOPs x samples / GEMM rate) <= 1.5",
 }
 
-log = logging.getLogger("vaezoo.bench")
+log = logging.getLogger("benchmarks")
 
 
 # ----------------------------------------------------------------------------------------- memory
@@ -94,7 +94,7 @@ def compose(overrides: Sequence[str]):
 
 def family_overrides(family: str, input_name: str, data_root: Path) -> tuple[list[str], str, str]:
     """Config overrides for one cell; returns (overrides, dataset name, note on the input)."""
-    from vaezoo.bench.data import SYNTHETIC, SYNTHETIC_NOTE, cifar10_present
+    from benchmarks.data import SYNTHETIC, SYNTHETIC_NOTE, cifar10_present
 
     if input_name == "mnist":
         return [f"model={family}", "dataset=mnist"], "mnist", "MNIST 28x28, dynamic binarization"
@@ -220,8 +220,8 @@ def run_cell(plan: CellPlan, args: argparse.Namespace, job_root: Path) -> CellRe
     from omegaconf import OmegaConf
     from torch.utils.data import DataLoader
 
-    from vaezoo.bench.data import tutorial_dataset
-    from vaezoo.bench.references import LoopSettings, PlainStep, bare_epoch, tutorial_epoch
+    from benchmarks.data import tutorial_dataset
+    from benchmarks.references import LoopSettings, PlainStep, bare_epoch, tutorial_epoch
     from vaezoo.builder import build_likelihood, build_model_for
     from vaezoo.errors import ConfigError, DataError
     from vaezoo.evaluation.metrics import importance_weighted_bound
@@ -368,7 +368,7 @@ def run_cell(plan: CellPlan, args: argparse.Namespace, job_root: Path) -> CellRe
         "batch_size": test_batch,
         "images": n_images,
     }
-    from vaezoo.bench.arithmetic import iw_arithmetic_limit
+    from benchmarks.arithmetic import iw_arithmetic_limit
 
     limit_before = iw_arithmetic_limit(model, batches[0], plan.iw_k, n_images, iw["chunk"], device)
     reset_peak_memory()
@@ -500,7 +500,7 @@ def load_average() -> list[float] | None:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m vaezoo.bench",
+        prog="python -m benchmarks",
         description="Time vaezoo's training and IW evaluation against a tutorial pipeline and a bare "
         "in-memory loop, for every model family on MNIST and a 32x32 colour input.",
     )
@@ -562,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module="lightning")
 
-    from vaezoo.bench.data import register_synthetic
+    from benchmarks.data import register_synthetic
     from vaezoo.models import MODELS
     from vaezoo.training.hardware import apply_process_settings
 
@@ -581,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(families) - set(MODELS))
     if unknown:
         print(
-            f"vaezoo.bench: unknown model families {', '.join(unknown)}; "
+            f"benchmarks: unknown model families {', '.join(unknown)}; "
             f"registered: {', '.join(sorted(MODELS))}",
             file=sys.stderr,
         )
@@ -590,7 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cells = sorted(((f, i) for f in families for i in args.inputs), key=lambda c: c != HEADLINE)
     started = time.perf_counter()
     report: dict[str, Any] = {
-        "command": " ".join([Path(sys.executable).name, "-m", "vaezoo.bench", *(argv or sys.argv[1:])]),
+        "command": " ".join([Path(sys.executable).name, "-m", "benchmarks", *(argv or sys.argv[1:])]),
         "started_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "host": host_info(),
         "load_average_start": load_average(),
@@ -599,7 +599,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cells": [],
     }
     print(
-        f"vaezoo.bench: {len(cells)} cells on {report['host']['cuda'] or report['host']['cpu']} "
+        f"benchmarks: {len(cells)} cells on {report['host']['cuda'] or report['host']['cpu']} "
         f"({report['host']['torch_threads']} torch threads), load average {report['load_average_start']}",
         flush=True,
     )

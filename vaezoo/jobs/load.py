@@ -11,7 +11,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError
-from vaezoo.safety import check_config_targets, load_checkpoint
+from vaezoo.jobs.safety import check_config_targets, load_checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-from vaezoo.bench.references import PILImages
+from benchmarks.references import PILImages
 from vaezoo.data.sources import SOURCES, Splits
 
 SYNTHETIC = "synthetic_colour32"

@@ -23,7 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from vaezoo.errors import JobInterrupted, TrainingFailure, VaezooError
-from vaezoo.jobs import write_json_atomically
+from vaezoo.jobs.folder import write_json_atomically
 
 log = logging.getLogger("vaezoo")
 
@@ -148,8 +148,8 @@ class SummarizeSweep(Callback):
     and the leaderboard as one W&B table (in a run of job type "leaderboard", in the sweep's group)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from vaezoo.html_report import write_report
-        from vaezoo.leaderboard import leaderboard, print_board
+        from vaezoo.reports.html import write_report
+        from vaezoo.reports.leaderboard import leaderboard, print_board
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         if not sweep_dir.is_dir():
@@ -177,7 +177,7 @@ def log_leaderboard(config: DictConfig, board: Any, sweep_dir: Path) -> None:
     import wandb
 
     from vaezoo.builder import wandb_mode
-    from vaezoo.leaderboard import wandb_table
+    from vaezoo.reports.leaderboard import wandb_table
 
     experiment = config.hydra.runtime.choices.get("experiment")
     keys = swept_keys(config.hydra.overrides.task, config.hydra.sweeper.get("params"))

@@ -1,4 +1,4 @@
-"""``python -m vaezoo.bench.report SWEEP [--jobs 10]``: how long the HTML report of an N-job sweep takes and
+"""``python -m benchmarks.report_size SWEEP [--jobs 10]``: how long an N-job sweep's HTML report takes and
 how large it is (targets: under 10 s and 10 MB for 10 jobs).
 
 The N jobs are copies of the given sweep's finished jobs (results, images, metrics and configs: what
@@ -19,7 +19,7 @@ from vaezoo.errors import VaezooError
 
 
 def fake_sweep(source: Path, n_jobs: int, into: Path) -> Path:
-    from vaezoo.jobs import find_jobs
+    from vaezoo.jobs.folder import find_jobs
 
     jobs = [j for j in find_jobs(source) if j.status == "finished"]
     if not jobs:
@@ -34,11 +34,11 @@ def fake_sweep(source: Path, n_jobs: int, into: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vaezoo.bench.report", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report_size", description=__doc__)
     parser.add_argument("sweep", type=Path, help="a finished sweep (or runs) folder to copy jobs from")
     parser.add_argument("--jobs", type=int, default=10)
     args = parser.parse_args(argv)
-    from vaezoo.html_report import write_report
+    from vaezoo.reports.html import write_report
 
     with tempfile.TemporaryDirectory() as tmp:
         try:

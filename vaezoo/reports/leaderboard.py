@@ -1,8 +1,8 @@
-"""The sweep leaderboard: one row per job folder, read through :mod:`vaezoo.jobs`, rendered three ways.
+"""The sweep leaderboard: one row per job folder, read through :mod:`vaezoo.jobs.folder`, rendered three ways.
 
 :func:`leaderboard` turns job folders into a :class:`Board` (columns that know which direction is
 better, rows of plain values); the terminal table (:func:`print_board`, rich), the Markdown table
-(``python -m vaezoo.table``) and the HTML report (:mod:`vaezoo.html_report`) all render the same Board.
+(``python -m vaezoo.table``) and the HTML report (:mod:`vaezoo.reports.html`) all render the same Board.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vaezoo.jobs import Job, find_jobs
+from vaezoo.jobs.folder import Job, find_jobs
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError
-from vaezoo.provenance import compare_results, environment, environment_differences
-from vaezoo.resume import quote_path
-from vaezoo.safety import check_override_targets
+from vaezoo.jobs.provenance import compare_results, environment, environment_differences
+from vaezoo.jobs.resume import quote_path
+from vaezoo.jobs.safety import check_override_targets
 
 log = logging.getLogger("vaezoo")
 

@@ -1,4 +1,4 @@
-"""``python -m vaezoo.bench.images``: time and memory of loading a folder of PNGs into memory.
+"""``python -m benchmarks.images``: time and memory of loading a folder of PNGs into memory.
 
 Writes ``--n`` (50,000) ``--size`` x ``--size`` (32) colour PNGs into ``--folder`` (once; kept for
 reruns) in two class sub-folders, then loads them as ``dataset=image_folder`` does, in a fresh
@@ -80,9 +80,7 @@ def measure(folder: Path, workers: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m vaezoo.bench.images", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.images", description=__doc__.splitlines()[0])
     parser.add_argument("--folder", type=Path, default=Path("/tmp/vaezoo-bench-pngs"))
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--size", type=int, default=32)
@@ -106,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             [
                 sys.executable,
                 "-m",
-                "vaezoo.bench.images",
+                "benchmarks.images",
                 "--folder",
                 str(args.folder),
                 "--measure",

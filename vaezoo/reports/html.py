@@ -2,7 +2,8 @@
 
 Everything is inlined (plotly.js from the plotly package's offline bundle, styles, the PNGs as base64),
 and a Content-Security-Policy forbids every network request, so the file works offline and can be
-mailed. It reads job folders only through :mod:`vaezoo.jobs` (via :func:`vaezoo.leaderboard.leaderboard`).
+mailed. It reads job folders only through :mod:`vaezoo.jobs.folder`
+(via :func:`vaezoo.reports.leaderboard.leaderboard`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from vaezoo.jobs import Job
-from vaezoo.leaderboard import Board, leaderboard
+from vaezoo.jobs.folder import Job
+from vaezoo.reports.leaderboard import Board, leaderboard
 
 REPORT = "report.html"
 #: Pictures shown per job, in this order (others the job drew follow); per-epoch copies are left out.

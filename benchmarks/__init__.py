@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m benchmarks`` times vaezoo against the loops users would otherwise write."""

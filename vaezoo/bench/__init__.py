@@ -1,1 +1,0 @@
-"""Benchmarks: ``python -m vaezoo.bench`` times vaezoo against the loops users would otherwise write."""

@@ -1,0 +1,1 @@
+"""Reading and checking configs before anything is built: the command line and the schema."""

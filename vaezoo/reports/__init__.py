@@ -1,0 +1,1 @@
+"""Sweep summaries rendered from job folders: the leaderboard, the Markdown table and the HTML report."""

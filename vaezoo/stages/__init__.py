@@ -1,0 +1,1 @@
+"""The stages a user runs (train, evaluate, prior, classifier, report, table): thin entries."""

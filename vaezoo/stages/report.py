@@ -1,0 +1,41 @@
+"""``python -m vaezoo.report FOLDER [--out FILE]``: the self-contained HTML report of a sweep or runs folder
+(leaderboard, trade-off plots, per-job pictures and configs); also written at the end of every multirun."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from vaezoo.errors import VaezooError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vaezoo.report", description=__doc__)
+    parser.add_argument(
+        "folder", help="a sweep folder (runs/multirun/<time>), a runs folder or one job folder"
+    )
+    parser.add_argument("--out", help="where to write the HTML (default: FOLDER/report.html)")
+    args = parser.parse_args(argv)
+    from vaezoo.reports.html import write_report
+    from vaezoo.reports.leaderboard import leaderboard, print_board
+
+    started = time.perf_counter()
+    try:
+        board = leaderboard(args.folder)
+        if not board.rows:
+            raise VaezooError(f"no job folders under {args.folder}; give a sweep folder or a runs folder")
+        path = write_report(args.folder, args.out)
+    except VaezooError as err:
+        print(f"vaezoo: error: {err}", file=sys.stderr)
+        return 2
+    print_board(board, report=path)
+    size_mb = path.stat().st_size / 1e6
+    print(
+        f"{len(board.rows)} jobs: report written in {time.perf_counter() - started:.1f} s, {size_mb:.1f} MB"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
