@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-CHECKOUT = Path(__file__).resolve().parents[1]
+CHECKOUT = Path(__file__).resolve().parents[2]
 # What differs between machines without changing what was computed: not reasons to warn.
 INCIDENTAL = ("hostname",)
 
