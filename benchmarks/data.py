@@ -1,8 +1,8 @@
 """Benchmark inputs: MNIST, and a 32×32 colour input (CIFAR-10 when present, else a synthetic stand-in).
 
-The synthetic input is registered as the data source ``synthetic_colour32`` so vaezoo's own
-``InMemoryDataModule`` serves it exactly as it serves CIFAR-10; it is labelled synthetic in every
-output. Its values are random, so only its speed figures mean anything.
+The synthetic input is handed to vaezoo's builder as the data module's ``source`` (nothing is added to
+the product's dataset registry), so ``InMemoryDataModule`` serves it exactly as it serves CIFAR-10; it
+is labelled synthetic in every output. Its values are random, so only its speed figures mean anything.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from benchmarks.references import PILImages
-from vaezoo.data.sources import SOURCES, Splits
+from vaezoo.data.sources import Splits
 
 SYNTHETIC = "synthetic_colour32"
 SYNTHETIC_NOTE = (
@@ -32,8 +32,11 @@ def load_synthetic_colour32(
     return Splits(x[:n_train], y[:n_train], x[n_train:], y[n_train:], levels=256, num_classes=10)
 
 
-def register_synthetic() -> None:
-    SOURCES.setdefault(SYNTHETIC, load_synthetic_colour32)
+class SyntheticColour32:
+    """The data module's source for the synthetic input (its ``load`` is all a source needs)."""
+
+    def load(self) -> Splits:
+        return load_synthetic_colour32(Path("."), download=False)
 
 
 def cifar10_present(root: Path) -> bool:

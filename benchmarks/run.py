@@ -107,6 +107,13 @@ def family_overrides(family: str, input_name: str, data_root: Path) -> tuple[lis
 
 
 # ----------------------------------------------------------------------------------------- vaezoo
+def synthetic_source(dataset_name: str) -> Any:
+    """The synthetic input's data source, or None for a dataset vaezoo loads by name."""
+    from benchmarks.data import SYNTHETIC, SyntheticColour32
+
+    return SyntheticColour32() if dataset_name == SYNTHETIC else None
+
+
 class EpochTimer:
     """Lightning callback: per-epoch training time (first to last step) and whole-epoch time.
 
@@ -162,13 +169,14 @@ class EpochTimer:
         return _Timer(*args, **kwargs)
 
 
-def vaezoo_fit(cfg, job_dir: Path, timer) -> tuple[Any, Any]:
-    """Build and fit exactly as a training job does (without its test and report)."""
+def vaezoo_fit(cfg, job_dir: Path, timer, source: Any = None) -> tuple[Any, Any]:
+    """Build and fit exactly as a training job does (without its test and report); ``source``
+    replaces the named dataset's loader (the synthetic input)."""
     from vaezoo.builder import build_loggers, build_module, build_trainer, resolve_hardware
 
     job_dir.mkdir(parents=True, exist_ok=True)
     hardware = resolve_hardware(cfg.hardware)
-    datamodule, module = build_module(cfg)
+    datamodule, module = build_module(cfg, source)
     loggers = build_loggers(cfg, job_dir, "bench", None, [])
     trainer, _ = build_trainer(
         cfg, job_dir, hardware, datamodule, loggers, more_callbacks=(timer,), enable_model_summary=False
@@ -317,7 +325,9 @@ def run_cell(plan: CellPlan, args: argparse.Namespace, job_root: Path) -> CellRe
     timer = EpochTimer(warmup, one_reference_round)
     reset_peak_memory()
     try:
-        module, datamodule = vaezoo_fit(cfg, job_root / f"{plan.family}-{plan.input_name}", timer)
+        module, datamodule = vaezoo_fit(
+            cfg, job_root / f"{plan.family}-{plan.input_name}", timer, synthetic_source(dataset_name)
+        )
     except (ConfigError, DataError) as err:
         return CellResult(plan.family, plan.input_name, "skipped", str(err))
     memory = peak_memory()  # vaezoo and the references together
@@ -562,7 +572,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module="lightning")
 
-    from benchmarks.data import register_synthetic
     from vaezoo.models import MODELS
     from vaezoo.training.hardware import apply_process_settings
 
@@ -572,7 +581,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         [f"hardware={args.hardware}", *([f"hardware.num_threads={args.threads}"] if args.threads else [])]
     )
     apply_process_settings(hw.hardware)
-    register_synthetic()
     args.data_root = args.data_root.expanduser().resolve()
     stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out = args.out or Path("runs") / "bench" / f"bench-{stamp}.json"

@@ -19,6 +19,14 @@ from vaezoo.paths import config_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Each of pytest-xdist's workers (one per core) computes on one thread, and so do the programs it
+    # starts (they inherit OMP_NUM_THREADS): two workers on two cores, not four threads fighting.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 # Small enough for a few seconds on 2 CPU cores.
 TINY = [
     "dataset=digits",

@@ -206,6 +206,9 @@ def test_benchmark_runs_a_small_cell_and_writes_json(tmp_path):
     report = json.loads(out.read_text())
     (cell,) = report["cells"]
     assert cell["status"] == "ok" and "synthetic" in cell["input_note"]
+    from vaezoo.data.sources import SOURCES
+
+    assert not any("synthetic" in name for name in SOURCES)  # the benchmark adds nothing to the product
     for path in ("vaezoo", "bare", "tutorial"):
         assert cell[path]["images_per_second"] > 0 and cell[path]["timed_steps"] == [1]
     assert cell["ratios"]["vaezoo_over_bare"] > 0

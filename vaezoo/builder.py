@@ -21,13 +21,16 @@ from vaezoo.errors import ConfigError, VaezooError
 log = logging.getLogger("vaezoo")
 
 
-def build(node: DictConfig) -> Any:
-    """hydra.utils.instantiate, but a VaezooError raised by the target surfaces as itself (one line)."""
+def build(node: DictConfig, **objects: Any) -> Any:
+    """hydra.utils.instantiate, but a VaezooError raised by the target surfaces as itself (one line).
+
+    ``objects`` are passed to the target as they are (things a config cannot hold, such as a data source).
+    """
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
     try:
-        return instantiate(node)
+        return instantiate(node, **objects)
     except InstantiationException as err:
         if isinstance(err.__cause__, VaezooError):
             raise err.__cause__ from None
@@ -219,9 +222,13 @@ def model_params(model_cfg: DictConfig) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k not in MODEL_META_KEYS}
 
 
-def build_data_and_likelihood(cfg: DictConfig) -> tuple[Any, Any]:
-    """The data module and the likelihood, checked against each other (e.g. Bernoulli needs binary data)."""
-    datamodule = build(cfg.dataset)
+def build_data_and_likelihood(cfg: DictConfig, source: Any = None) -> tuple[Any, Any]:
+    """The data module and the likelihood, checked against each other (e.g. Bernoulli needs binary data).
+
+    ``source`` (anything with ``load() -> Splits``) replaces the named dataset's loader: how a caller
+    outside the product (the benchmark's synthetic input) feeds its own data without registering it.
+    """
+    datamodule = build(cfg.dataset, **({"source": source} if source is not None else {}))
     return datamodule, build_likelihood(cfg, datamodule.info)
 
 
@@ -239,10 +246,11 @@ def build_model_for(cfg: DictConfig, data_info: Any, likelihood: Any) -> Any:
     return build_model(cfg.model.name, model_params(cfg.model), data_info, likelihood)
 
 
-def build_module(cfg: DictConfig):
+def build_module(cfg: DictConfig, source: Any = None):
     """Data, likelihood, KL regulariser, model and objective from the config, all checked before training.
 
-    Returns (datamodule, module). Every input problem raises a one-line VaezooError here.
+    Returns (datamodule, module). Every input problem raises a one-line VaezooError here. ``source``:
+    see :func:`build_data_and_likelihood`.
     """
     import lightning as L
 
@@ -251,7 +259,7 @@ def build_module(cfg: DictConfig):
     from vaezoo.training import VAEModule
 
     validate(cfg)  # ranges and cross-group rules (python -m vaezoo checked keys and types before Hydra ran)
-    datamodule, likelihood = build_data_and_likelihood(cfg)
+    datamodule, likelihood = build_data_and_likelihood(cfg, source)
     kl = build(cfg.kl)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     model = build_model_for(cfg, datamodule.info, likelihood)
