@@ -191,3 +191,12 @@ def test_documented_command_runs_as_written(command, tmp_path):
     assert "Traceback" not in output, output[-2000:]
     if RUN[command] != 0:
         assert output.strip().splitlines()[-1].startswith("vaezoo: error:"), output[-2000:]
+
+
+def test_readme_is_a_short_front_page_whose_links_resolve():
+    text = (REPO / "README.md").read_text()
+    assert len(text.splitlines()) <= 300, "README.md is over 300 lines: move the detail into docs/"
+    visible = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", visible)
+    missing = [t for t in targets if "://" not in t and not (REPO / t).exists()]
+    assert targets and not missing, f"README links to files that do not exist: {missing}"
