@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from vaezoo.evaluation.registry import declared as declared_metric
-from vaezoo.evaluation.reported import PAPER_REPORTED, PRIOR_REPORTED, RUN_REPORTED, SINGLE, Reported, find
+from vaezoo.evaluation.reported import (
+    PAPER_REPORTED,
+    PRIOR_REPORTED,
+    RUN_REPORTED,
+    SINGLE,
+    Better,
+    Reported,
+    find,
+)
 from vaezoo.evaluation.test_report import TEST_REPORTED
 from vaezoo.jobs.folder import Job, find_jobs
 
@@ -30,8 +38,8 @@ class Column:
     digits: int = 2
 
     @property
-    def better(self) -> str | None:
-        """ "higher", "lower" or None (not ranked), as declared; never guessed from the name."""
+    def better(self) -> Better | None:
+        """Which way is better (higher, lower or None: not ranked), as declared; never guessed."""
         return None if self.reported is None else self.reported.better
 
     @property
@@ -86,7 +94,8 @@ def _paper(key: str) -> Callable[[Job, dict[str, Any]], Any]:
 
 def _declaration(declarations: tuple[Reported, ...], key: str) -> Reported:
     found = find(declarations, key)
-    assert found is not None, f"{key} is not declared"  # a programming error caught by every import
+    if found is None:  # a programming error, raised when this module is imported
+        raise KeyError(f"leaderboard column for {key!r}: the key is not declared")
     return found
 
 
