@@ -169,3 +169,20 @@ def test_every_picture_says_what_it_shows_and_what_it_is_drawn_from():
         from vaezoo.visualize import picture
 
         picture("untitled", "nowhere", title="", uses="")
+
+
+def test_the_html_report_heads_each_picture_with_its_declared_title(tmp_path: Path):
+    from PIL import Image
+
+    from tests.test_leaderboard import fake_job
+    from vaezoo.reports.html import write_report
+
+    job = fake_job(tmp_path / "0_beta=1", ["beta=1"], {"elbo_nats": -90.0})
+    (job / "images").mkdir()
+    for name in ("curves", "samples", "mystery"):
+        Image.new("L", (4, 4)).save(job / "images" / f"{name}.png")
+    page = write_report(tmp_path).read_text()
+    curves, samples = PICTURES["curves"], described("samples")
+    assert f"<h3>{curves.title}</h3><p class='muted'>From the job&#x27;s metrics.csv.</p>" in page
+    assert f"<h3>{samples[0]}</h3>" in page
+    assert "<h3>mystery.png</h3><img" in page  # an undeclared PNG keeps its file name, no guessed title
