@@ -35,13 +35,13 @@ def sweep(tmp_path: Path) -> Path:
         tmp_path / "0_beta=1",
         ["beta=1", "paths.runs=/x"],
         {**base, "elbo_nats": -25.0, "iw_bound_nats": -24.0},
-        {"mig": {"value": 0.1}, "fid": {"values": {"samples": 40.0}}},
+        {"sap": {"value": 0.1}, "fid": {"values": {"distance": 40.0, "samples": 100}}},
     )
     fake_job(
         tmp_path / "1_beta=4",
         ["beta=4", "paths.runs=/x"],
         {**base, "elbo_nats": -27.0, "iw_bound_nats": None, "kl_nats": 1.0, "active_units": 2},
-        {"mig": {"value": 0.3}, "fid": {"skipped": "no Inception weights"}},
+        {"sap": {"value": 0.3}, "fid": {"skipped": "no classifier"}},
     )
     fake_job(tmp_path / "2_beta=16", ["beta=16", "paths.runs=/x"])
     return tmp_path
@@ -62,8 +62,8 @@ def test_one_row_per_job_with_overrides_that_differ_and_best_per_column(tmp_path
     assert board.rows[2]["error"] == "TrainingFailure: loss is NaN" and board.rows[2]["test ELBO"] is None
     best = {c.name: board.best(c) for c in board.columns}
     assert best["test ELBO"] == -25.0 and best["IW bound"] == -24.0 and best["active units"] == 8
-    assert best["mig"] == 0.3 and best["fid/samples"] == 40.0  # higher MIG, lower FID
-    assert best["KL"] is None  # neither direction is better
+    assert best["sap"] == 0.3 and best["fid/distance"] == 40.0  # higher SAP, lower FID, as declared
+    assert best["KL"] is None and best["fid/samples"] is None  # declared: neither direction is better
     assert board.rows[1]["fid"] == "skipped"
 
 

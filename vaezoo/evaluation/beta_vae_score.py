@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 
 from vaezoo.evaluation.factor_sampling import ground_truth_of, represent, rng_for
 from vaezoo.evaluation.registry import MetricContext, register_metric
+from vaezoo.evaluation.reported import Reported
 
 
 def beta_vae_points(context: MetricContext, n: int, batch_size: int, rng: np.random.Generator):
@@ -24,7 +25,27 @@ def beta_vae_points(context: MetricContext, n: int, batch_size: int, rng: np.ran
     return diff.reshape(n, batch_size, -1).mean(1), labels
 
 
-@register_metric("beta_vae_score", needs=("factors",), batch_size=64, num_train=10000, num_eval=5000)
+@register_metric(
+    "beta_vae_score",
+    needs=("factors",),
+    reports=[
+        Reported(
+            "eval_accuracy",
+            "higher",
+            "fraction",
+            "held-out accuracy of the linear classifier of the fixed factor",
+        ),
+        Reported(
+            "train_accuracy",
+            "higher",
+            "fraction",
+            "training accuracy of the linear classifier of the fixed factor",
+        ),
+    ],
+    batch_size=64,
+    num_train=10000,
+    num_eval=5000,
+)
 def beta_vae_score(
     context: MetricContext, batch_size: int, num_train: int, num_eval: int
 ) -> dict[str, float]:

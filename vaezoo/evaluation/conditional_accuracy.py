@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from vaezoo.evaluation.registry import MetricContext, register_metric
+from vaezoo.evaluation.reported import Reported
 
 
 @torch.no_grad()
@@ -45,7 +46,13 @@ def conditional_accuracy(
 
 
 @register_metric(
-    "conditional_accuracy", needs=("labels", "conditional", "sampler", "classifier"), n_per_class=1000
+    "conditional_accuracy",
+    needs=("labels", "conditional", "sampler", "classifier"),
+    reports=[
+        Reported("accuracy", "higher", "fraction", "samples drawn for a class that the judge labels so"),
+        Reported("per_class", "higher", "fraction", "the same per class (a list)"),
+    ],
+    n_per_class=1000,
 )
 def conditional_accuracy_metric(context: MetricContext, n_per_class: int) -> dict[str, Any]:
     """Share of samples drawn for class c that the dataset's judge classifier labels c (a cVAE's control)."""

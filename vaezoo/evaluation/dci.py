@@ -16,6 +16,7 @@ from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from vaezoo.errors import ConfigError
 from vaezoo.evaluation.factor_sampling import codes_and_factors, rng_for
 from vaezoo.evaluation.registry import MetricContext, register_metric
+from vaezoo.evaluation.reported import Reported
 
 PREDICTORS = ("random_forest", "gradient_boosting")
 
@@ -69,7 +70,18 @@ def importance_matrix(
 
 
 @register_metric(
-    "dci", needs=("factors",), num_train=10000, num_test=5000, model="random_forest", n_estimators=50
+    "dci",
+    needs=("factors",),
+    reports=[
+        Reported("disentanglement", "higher", "score", "how much each code captures one factor only"),
+        Reported("completeness", "higher", "score", "how much each factor is captured by one code only"),
+        Reported("informativeness_train", "higher", "fraction", "training accuracy of factors from codes"),
+        Reported("informativeness_test", "higher", "fraction", "test accuracy of factors from codes"),
+    ],
+    num_train=10000,
+    num_test=5000,
+    model="random_forest",
+    n_estimators=50,
 )
 def dci(
     context: MetricContext, num_train: int, num_test: int, model: str, n_estimators: int

@@ -9,6 +9,7 @@ import numpy as np
 
 from vaezoo.evaluation.factor_sampling import codes_and_factors, ground_truth_of, represent, rng_for
 from vaezoo.evaluation.registry import MetricContext, register_metric
+from vaezoo.evaluation.reported import Reported
 
 
 def votes(
@@ -42,6 +43,18 @@ def factor_vae_from_votes(train: np.ndarray, test: np.ndarray) -> tuple[float, f
 @register_metric(
     "factor_vae_score",
     needs=("factors",),
+    reports=[
+        Reported(
+            "eval_accuracy", "higher", "fraction", "held-out votes whose fixed factor the majority vote names"
+        ),
+        Reported(
+            "train_accuracy",
+            "higher",
+            "fraction",
+            "training votes whose fixed factor the majority vote names",
+        ),
+        Reported("active_codes", None, "count", "codes with non-zero variance, the ones that vote"),
+    ],
     batch_size=64,
     num_train=10000,
     num_eval=5000,

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from vaezoo.evaluation.registry import MetricContext, register_metric
+from vaezoo.evaluation.reported import Reported
 
 
 def frechet_distance(feats_a: Tensor, feats_b: Tensor) -> float:
@@ -68,7 +69,22 @@ def data_features(features: Callable[[Tensor], Tensor], batches: Iterable[dict[s
     return torch.cat([features(batch["x"].float().cpu()).cpu() for batch in batches])
 
 
-@register_metric("fid", needs=("labels", "sampler", "classifier"), n_samples=10000, batch_size=500)
+@register_metric(
+    "fid",
+    needs=("labels", "sampler", "classifier"),
+    reports=[
+        Reported(
+            "distance", "lower", "squared feature distance", "Fréchet distance of samples to test images"
+        ),
+        Reported("samples", None, "count", "model samples compared"),
+        Reported("test_images", None, "count", "test images compared"),
+        Reported(
+            "classifier_test_accuracy", None, "fraction", "test accuracy of the judge whose features are used"
+        ),
+    ],
+    n_samples=10000,
+    batch_size=500,
+)
 def fid(context: MetricContext, n_samples: int, batch_size: int) -> dict[str, Any]:
     """Fréchet distance between the judge classifier's features of model samples and of test images."""
     from vaezoo.evaluation.classifier import classifier_record, load_classifier

@@ -12,9 +12,19 @@ from typing import Any
 
 from vaezoo.evaluation.metrics import active_units, importance_weighted_bound
 from vaezoo.evaluation.registry import MetricContext, register_metric
+from vaezoo.evaluation.reported import Reported
 
 
-@register_metric("iw_bound", needs=("importance_weights",), k=5000, chunk=100)
+@register_metric(
+    "iw_bound",
+    needs=("importance_weights",),
+    reports=[
+        Reported("nats", "higher", "nats per example", "importance-weighted lower bound on log p(x)"),
+        Reported("bits_per_dim", "lower", "bits/dim", "the bound as bits per pixel value (discrete data)"),
+    ],
+    k=5000,
+    chunk=100,
+)
 def iw_bound(context: MetricContext, k: int, chunk: int) -> dict[str, Any]:
     """Mean importance-weighted bound log p(x) >= IW_k in nats (and bits/dim for discrete data)."""
     bound = float(
@@ -28,7 +38,13 @@ def iw_bound(context: MetricContext, k: int, chunk: int) -> dict[str, Any]:
     return out
 
 
-@register_metric("kl_per_dim")
+@register_metric(
+    "kl_per_dim",
+    reports=[
+        Reported("per_dim", None, "nats", "KL(q(z_d|x) || p(z_d)) per latent dimension (a list)"),
+        Reported("total", None, "nats", "KL summed over the latent dimensions (the rate)"),
+    ],
+)
 def kl_per_dim(context: MetricContext) -> dict[str, Any]:
     """Mean KL(q(z_d|x) || p(z_d)) per flat latent dimension over the test set, in nats."""
     total, n = None, 0
@@ -41,7 +57,14 @@ def kl_per_dim(context: MetricContext) -> dict[str, Any]:
     return {"per_dim": per_dim.tolist(), "total": float(per_dim.sum())}
 
 
-@register_metric("active_units", threshold=0.01)
+@register_metric(
+    "active_units",
+    reports=[
+        Reported("count", "higher", "count", "latent units whose posterior mean varies across inputs"),
+        Reported("units", None, "count", "latent units in all"),
+    ],
+    threshold=0.01,
+)
 def active_units_metric(context: MetricContext, threshold: float) -> dict[str, Any]:
     """Burda et al. (2015): units whose posterior mean varies across inputs by more than ``threshold``."""
     count, variances = active_units(context.model.representation, context.batches, threshold)

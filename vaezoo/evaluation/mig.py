@@ -9,6 +9,7 @@ from sklearn.metrics import mutual_info_score
 
 from vaezoo.evaluation.factor_sampling import codes_and_factors, rng_for
 from vaezoo.evaluation.registry import MetricContext, register_metric
+from vaezoo.evaluation.reported import Reported
 
 
 def histogram_discretize(codes: np.ndarray, num_bins: int) -> np.ndarray:
@@ -34,7 +35,16 @@ def mig_score(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dic
     return {"mig": float(gaps.mean()), **{f"gap_{i}": float(g) for i, g in enumerate(gaps)}}
 
 
-@register_metric("mig", needs=("factors",), num_train=10000, num_bins=20)
+@register_metric(
+    "mig",
+    needs=("factors",),
+    reports=[
+        Reported("mig", "higher", "fraction of H(factor)", "mutual information gap, mean over factors"),
+        Reported("gap_*", "higher", "fraction of H(factor)", "mutual information gap of one factor"),
+    ],
+    num_train=10000,
+    num_bins=20,
+)
 def mig(context: MetricContext, num_train: int, num_bins: int) -> dict[str, float]:
     """Mutual Information Gap (Chen et al. 2018): MI gap of the two best codes / H(factor)."""
     codes, factors = codes_and_factors(context, num_train, rng_for(context, "mig"))

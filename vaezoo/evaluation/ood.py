@@ -18,6 +18,7 @@ from torch import Tensor
 
 from vaezoo.errors import ConfigError, DataError
 from vaezoo.evaluation.registry import MetricContext, register_metric
+from vaezoo.evaluation.reported import Reported
 
 Batch = dict[str, Tensor]
 
@@ -110,7 +111,15 @@ def ood_aurocs(model: Any, in_batches: Iterable[Batch], out_batches: Iterable[Ba
     return {name: ood_auroc(scores_in[name], scores_out[name]) for name in scores_in}
 
 
-@register_metric("ood_auroc", needs=("ood",))
+@register_metric(
+    "ood_auroc",
+    needs=("ood",),
+    reports=[
+        Reported("neg_elbo", "higher", "AUROC", "−ELBO as a score flagging the other dataset's images"),
+        Reported("kl", "higher", "AUROC", "KL as a score flagging the other dataset's images"),
+        Reported("ood_dataset", None, "name", "the out-of-distribution dataset (eval.ood_dataset)"),
+    ],
+)
 def ood_auroc_metric(context: MetricContext) -> dict[str, Any]:
     """AUROC of −ELBO and of KL as scores flagging eval.ood_dataset's test images against the job's."""
     assert context.ood_batches is not None

@@ -6,6 +6,10 @@ metric is one file. Metrics see a :class:`MetricContext` (the model's latent-spa
 batches, the data description, ground-truth factors), never a model class, so no metric
 special-cases a family. :func:`run_metrics` runs a list of them and records for each its value,
 the settings used and the seconds taken, or the reason it was skipped.
+
+Every metric declares each key it reports (``reports=[Reported(...)]``, see
+:mod:`vaezoo.evaluation.reported`): which way is better and its unit. Renderers read that through
+:func:`declared`; a metric that returns a key it did not declare is an error when it runs.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from torch import Tensor
 from vaezoo.data.factors import GroundTruthData
 from vaezoo.data.info import DataInfo
 from vaezoo.errors import ConfigError
+from vaezoo.evaluation.reported import SINGLE, Reported, check_declarations, find, undeclared
 
 log = logging.getLogger(__name__)
 
@@ -83,27 +88,36 @@ class MetricContext:
 
 @dataclass(frozen=True)
 class Metric:
-    """One registered metric: ``function(context, **settings)`` returns a number or a dict of numbers."""
+    """One registered metric: ``function(context, **settings)`` returns a number or a dict of numbers,
+    each key declared in ``reports``."""
 
     name: str
     needs: tuple[str, ...]
     defaults: dict[str, Any]
     function: Callable[..., Any]
+    reports: tuple[Reported, ...]
     doc: str = ""
 
 
 METRICS: dict[str, Metric] = {}
 
 
-def register_metric(name: str, needs: Sequence[str] = (), **defaults: Any) -> Callable:
+def register_metric(
+    name: str, needs: Sequence[str] = (), *, reports: Sequence[Reported], **defaults: Any
+) -> Callable:
     """Decorator adding ``function(context, **settings)`` to the registry under ``name``.
 
-    ``needs`` lists what the metric requires of the data and model (see :data:`NEEDS`); ``defaults``
-    are its settings as in the paper that defines it, overridable from ``eval.settings.<name>``.
+    ``needs`` lists what the metric requires of the data and model (see :data:`NEEDS`); ``reports``
+    declares every key it returns (``Reported("value", ...)`` for a metric returning one number);
+    ``defaults`` are its settings as in the paper that defines it, overridable from
+    ``eval.settings.<name>``.
     """
     unknown = sorted(set(needs) - set(NEEDS))
     if unknown:
         raise ValueError(f"metric {name}: unknown needs {unknown}; known: {NEEDS}")
+    declarations = check_declarations(f"metric {name}", reports)
+    if len(declarations) > 1 and any(d.key == SINGLE for d in declarations):
+        raise ValueError(f"metric {name}: {SINGLE!r} declares a metric's one number; it cannot have others")
 
     def add(function: Callable) -> Callable:
         if name in METRICS and METRICS[name].function is not function:
@@ -113,7 +127,7 @@ def register_metric(name: str, needs: Sequence[str] = (), **defaults: Any) -> Ca
         if missing:
             raise ValueError(f"metric {name}: defaults {missing} are not parameters of {function.__name__}")
         doc = (inspect.getdoc(function) or "").split("\n")[0]
-        METRICS[name] = Metric(name, tuple(needs), dict(defaults), function, doc)
+        METRICS[name] = Metric(name, tuple(needs), dict(defaults), function, declarations, doc)
         return function
 
     return add
@@ -126,6 +140,13 @@ def load_metrics() -> dict[str, Metric]:
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{module.name}")
     return METRICS
+
+
+def declared(metric: str, key: str = SINGLE) -> Reported | None:
+    """The declaration of ``key`` (``"value"`` for a one-number metric) of the registered ``metric``, or
+    None when there is no such metric or key (an old results.json): such a number is never ranked."""
+    registered = load_metrics().get(metric)
+    return None if registered is None else find(registered.reports, key)
 
 
 def check_metric_names(names: Sequence[str]) -> list[Metric]:
@@ -200,6 +221,12 @@ def run_metrics(
             with torch.no_grad():
                 value = metric.function(context, **resolved[metric.name])
             seconds = time.perf_counter() - start
+            missing = undeclared(metric.reports, value)
+            if missing:
+                raise ValueError(
+                    f"metric {metric.name} reported {missing}, which its register_metric(reports=[...]) "
+                    "does not declare; declare each key with its direction and unit"
+                )
             key = "values" if isinstance(value, Mapping) else "value"
             results[metric.name] = {
                 key: to_plain(value),

@@ -9,6 +9,7 @@ from sklearn.svm import LinearSVC
 
 from vaezoo.evaluation.factor_sampling import codes_and_factors, rng_for
 from vaezoo.evaluation.registry import MetricContext, register_metric
+from vaezoo.evaluation.reported import Reported
 
 
 def sap_score_matrix(
@@ -36,7 +37,16 @@ def sap_from_matrix(scores: np.ndarray) -> float:
     return float(np.mean(top[0] - top[1]))
 
 
-@register_metric("sap", needs=("factors",), num_train=10000, num_test=5000, svm_c=0.01)
+@register_metric(
+    "sap",
+    needs=("factors",),
+    reports=[
+        Reported("value", "higher", "score", "mean predictability gap of the two best codes per factor")
+    ],
+    num_train=10000,
+    num_test=5000,
+    svm_c=0.01,
+)
 def sap(context: MetricContext, num_train: int, num_test: int, svm_c: float) -> float:
     """SAP score (Kumar et al. 2018): mean gap in single-code predictability between the two best codes."""
     rng = rng_for(context, "sap")

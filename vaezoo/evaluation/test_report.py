@@ -10,9 +10,34 @@ from typing import Any
 import torch
 
 from vaezoo.evaluation.metrics import Batch, active_units, importance_weighted_bound
+from vaezoo.evaluation.reported import Reported, check_declarations
 from vaezoo.models.base import VAEModel
 
 log = logging.getLogger(__name__)
+
+#: Every key of results.json's ``test`` section (what :func:`evaluate` writes), declared.
+TEST_REPORTED = check_declarations(
+    "the test report",
+    [
+        Reported("elbo_nats", "higher", "nats per example", "mean test ELBO"),
+        Reported("log_px_z_nats", "higher", "nats per example", "mean reconstruction term log p(x|z)"),
+        Reported("kl_nats", None, "nats per example", "mean KL(q(z|x) || p(z)), the rate"),
+        Reported("kl_per_group_nats", None, "nats per example", "the KL per latent group (a dict)"),
+        Reported("n_examples", None, "count", "test examples evaluated"),
+        Reported("bits_per_dim", "lower", "bits/dim", "−ELBO in bits per pixel value (discrete data)"),
+        Reported("bits_per_dim_note", None, "text", "why there is no bits/dim"),
+        Reported("iw_bound_nats", "higher", "nats per example", "importance-weighted bound on log p(x)"),
+        Reported("iw_k", None, "count", "importance samples per example of the IW bound"),
+        Reported("iw_bits_per_dim", "lower", "bits/dim", "the IW bound in bits per pixel value"),
+        Reported("iw_bound_note", None, "text", "why there is no IW bound"),
+        Reported(
+            "recon_mse", "lower", "squared pixel error", "mean squared error of the mean reconstruction"
+        ),
+        Reported("active_units", "higher", "count", "latent units whose posterior mean varies across inputs"),
+        Reported("latent_units", None, "count", "latent units in all"),
+        Reported("active_units_threshold", None, "variance", "variance above which a unit is active"),
+    ],
+)
 
 
 @torch.no_grad()

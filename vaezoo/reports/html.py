@@ -19,7 +19,8 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from vaezoo.jobs.folder import Job
-from vaezoo.reports.leaderboard import Board, leaderboard
+from vaezoo.reports.leaderboard import Board, Column, leaderboard
+from vaezoo.visualize import described
 
 REPORT = "report.html"
 #: Pictures shown per job, in this order (others the job drew follow); per-epoch copies are left out.
@@ -109,8 +110,8 @@ def render(board: Board, folder: Path, report_dir: Path) -> str:
         f"<script>{plotly.offline.get_plotlyjs()}</script></head><body>",
         f"<h1>vaezoo report: {html.escape(str(folder))}</h1>",
         f"<p class='muted'>{len(board.rows)} jobs, {finished} finished. Click a column header to sort; type "
-        "to filter. Test ELBO and IW bound are in nats per example (higher is better); "
-        "best values in green.</p>",
+        "to filter. ↑: higher is better, ↓: lower is better (point at a column's name for its unit); "
+        "best values in green, only in columns with a direction.</p>",
         "<h2 id='leaderboard'>Leaderboard</h2>",
         "<input id='filter' type='search' placeholder='filter rows, e.g. beta=4 or failed'>",
         board_table(board, report_dir),
@@ -132,9 +133,17 @@ def relative_link(path: Path, report_dir: Path) -> str:
     return Path(os.path.relpath(path, report_dir)).as_posix()
 
 
+def header_cell(column: Column) -> str:
+    """The column's name with its ↑ / ↓, and what it is, its unit and direction as a tooltip."""
+    title = (
+        "" if column.reported is None else f" title='{html.escape(column.reported.description, quote=True)}'"
+    )
+    return f"<th{title}>{html.escape(column.heading)}</th>"
+
+
 def board_table(board: Board, report_dir: Path) -> str:
     best = {c.name: board.best(c) for c in board.columns}
-    head = "".join(f"<th>{html.escape(c.name)}</th>" for c in board.columns)
+    head = "".join(header_cell(c) for c in board.columns)
     rows = []
     for job, row in zip(board.jobs, board.rows, strict=True):
         cells = []
@@ -265,9 +274,12 @@ def job_section(job: Job, row: dict[str, Any], report_dir: Path) -> str:
     ordered = [n for n in IMAGE_ORDER if n in images] + [n for n in images if n not in IMAGE_ORDER]
     parts.append("<div class='pictures'>")
     for name in ordered:
+        declaration = described(name)
+        title, uses = declaration if declaration is not None else (f"{name}.png", "")
+        caption = f"<p class='muted'>From {html.escape(uses)}.</p>" if uses else ""
         parts.append(
-            f"<h3>{html.escape(name.replace('_', ' '))}</h3>"
-            f"<img alt='{html.escape(name)}' src='{inline_png(images[name])}'>"
+            f"<h3>{html.escape(title)}</h3>{caption}"
+            f"<img alt='{html.escape(title, quote=True)}' src='{inline_png(images[name])}'>"
         )
     parts.append("</div>")
     if job.config is not None:

@@ -1,8 +1,9 @@
 """The sweep leaderboard: one row per job folder, read through :mod:`vaezoo.jobs.folder`, rendered three ways.
 
-:func:`leaderboard` turns job folders into a :class:`Board` (columns that know which direction is
-better, rows of plain values); the terminal table (:func:`print_board`, rich), the Markdown table
-(``python -m vaezoo.table``) and the HTML report (:mod:`vaezoo.reports.html`) all render the same Board.
+:func:`leaderboard` turns job folders into a :class:`Board` (columns carrying the declaration of
+what they show, see :func:`declared`, rows of plain values); the terminal table (:func:`print_board`,
+rich), the Markdown table (``python -m vaezoo.table``) and the HTML report
+(:mod:`vaezoo.reports.html`) all render the same Board.
 """
 
 from __future__ import annotations
@@ -13,16 +14,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vaezoo.evaluation.registry import declared as declared_metric
+from vaezoo.evaluation.reported import (
+    PAPER_REPORTED,
+    PRIOR_REPORTED,
+    RUN_REPORTED,
+    SINGLE,
+    Better,
+    Reported,
+    find,
+)
+from vaezoo.evaluation.test_report import TEST_REPORTED
 from vaezoo.jobs.folder import Job, find_jobs
 
 
 @dataclass(frozen=True)
 class Column:
-    """A column: ``better`` is "max", "min" or None (not ranked); ``digits`` formats numbers."""
+    """A column: ``reported`` is its declaration (direction, unit; None: never ranked); ``digits``
+    formats its numbers."""
 
     name: str
-    better: str | None = None
+    reported: Reported | None = None
     digits: int = 2
+
+    @property
+    def better(self) -> Better | None:
+        """Which way is better (higher, lower or None: not ranked), as declared; never guessed."""
+        return None if self.reported is None else self.reported.better
+
+    @property
+    def heading(self) -> str:
+        """The name with ↑ (higher is better) or ↓ (lower is better) as declared."""
+        arrow = "" if self.reported is None else self.reported.arrow
+        return f"{self.name} {arrow}" if arrow else self.name
 
 
 @dataclass
@@ -38,7 +62,7 @@ class Board:
         values = [r[column.name] for r in self.rows if _is_number(r.get(column.name))]
         if column.better is None or not values:
             return None
-        return max(values) if column.better == "max" else min(values)
+        return max(values) if column.better == "higher" else min(values)
 
     def text(self, row: dict[str, Any], column: Column) -> str:
         return format_value(row.get(column.name), column.digits)
@@ -64,26 +88,44 @@ def _test(key: str) -> Callable[[Job, dict[str, Any]], Any]:
     return lambda job, results: (results.get("test") or {}).get(key)
 
 
-#: Columns every finished job has (results.json's test section), with the direction that is better.
+def _paper(key: str) -> Callable[[Job, dict[str, Any]], Any]:
+    return lambda job, results: (results.get("paper") or {}).get(key)
+
+
+def _declaration(declarations: tuple[Reported, ...], key: str) -> Reported:
+    found = find(declarations, key)
+    if found is None:  # a programming error, raised when this module is imported
+        raise KeyError(f"leaderboard column for {key!r}: the key is not declared")
+    return found
+
+
+#: Columns every finished job has (results.json's test section and others), each with the declaration of the
+#: results.json key it shows (its direction and unit).
 BASE_COLUMNS: list[tuple[Column, Callable[[Job, dict[str, Any]], Any]]] = [
-    (Column("test ELBO", "max"), _test("elbo_nats")),
-    (Column("IW bound", "max"), _test("iw_bound_nats")),
-    (Column("log p(x|z)", "max"), _test("log_px_z_nats")),
-    (Column("KL", None), _test("kl_nats")),
-    (Column("active units", "max", 0), _test("active_units")),
-    (Column("recon MSE", "min", 4), _test("recon_mse")),
+    (Column("test ELBO", _declaration(TEST_REPORTED, "elbo_nats")), _test("elbo_nats")),
+    (Column("IW bound", _declaration(TEST_REPORTED, "iw_bound_nats")), _test("iw_bound_nats")),
+    (Column("log p(x|z)", _declaration(TEST_REPORTED, "log_px_z_nats")), _test("log_px_z_nats")),
+    (Column("KL", _declaration(TEST_REPORTED, "kl_nats")), _test("kl_nats")),
+    (Column("active units", _declaration(TEST_REPORTED, "active_units"), 0), _test("active_units")),
+    (Column("recon MSE", _declaration(TEST_REPORTED, "recon_mse"), 4), _test("recon_mse")),
     (
-        Column("ELBO learned prior", "max"),
+        Column("ELBO learned prior", _declaration(PRIOR_REPORTED, "test_elbo_learned_prior_nats")),
         lambda job, r: (job.prior_results or {}).get("test_elbo_learned_prior_nats"),
     ),
     # A paper-protocol preset's published number beside the measured one (results.json "paper").
-    (Column("paper metric"), lambda job, r: (r.get("paper") or {}).get("metric")),
-    (Column("paper", None, 3), lambda job, r: (r.get("paper") or {}).get("value")),
-    (Column("measured", None, 3), lambda job, r: (r.get("paper") or {}).get("measured")),
-    (Column("measured − paper", None, 2), lambda job, r: (r.get("paper") or {}).get("difference")),
-    (Column("schedule shortened"), lambda job, r: (r.get("lr_schedule") or {}).get("shortened")),
-    (Column("epochs", None, 0), lambda job, r: r.get("epochs")),
-    (Column("train s", "min", 1), lambda job, r: r.get("train_seconds")),
+    (Column("paper metric", _declaration(PAPER_REPORTED, "metric")), _paper("metric")),
+    (Column("paper", _declaration(PAPER_REPORTED, "value"), 3), _paper("value")),
+    (Column("measured", _declaration(PAPER_REPORTED, "measured"), 3), _paper("measured")),
+    (Column("measured − paper", _declaration(PAPER_REPORTED, "difference"), 2), _paper("difference")),
+    (
+        Column("schedule shortened", _declaration(RUN_REPORTED, "lr_schedule")),
+        lambda job, r: (r.get("lr_schedule") or {}).get("shortened"),
+    ),
+    (Column("epochs", _declaration(RUN_REPORTED, "epochs"), 0), lambda job, r: r.get("epochs")),
+    (
+        Column("train s", _declaration(RUN_REPORTED, "train_seconds"), 1),
+        lambda job, r: r.get("train_seconds"),
+    ),
 ]
 #: Shown even when no job has a value (the others appear only where some job has one).
 ALWAYS = ("job", "overrides", "status", "test ELBO", "IW bound", "KL", "train s")
@@ -109,12 +151,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def metric_direction(name: str) -> str | None:
-    """Which way a metric is better, from its name (distances, errors and times are lower-is-better)."""
-    lowered = name.lower()
-    if any(word in lowered for word in ("fid", "error", "mse", "distance", "seconds", "loss", "_s")):
-        return "min"
-    return "max"
+def declared(column: str) -> Reported | None:
+    """The declaration of a leaderboard column: a base column's, else the registered metric's
+    (``name`` for a one-number metric, ``name/key`` for one of its keys); None for anything undeclared
+    (text columns, a metric no longer registered), which is then never ranked."""
+    for base, _ in BASE_COLUMNS:
+        if base.name == column:
+            return base.reported
+    if column in ("job", "overrides", "status"):
+        return None
+    metric, _, key = column.partition("/")
+    return declared_metric(metric, key or SINGLE)
 
 
 #: Overrides that say where a job ran, not what it is.
@@ -150,11 +197,9 @@ def leaderboard(folder: str | Path | Iterable[Job]) -> Board:
         row.update(metrics)
         rows.append(row)
     columns = [
-        Column("job"),
-        Column("overrides"),
-        Column("status"),
+        *(Column(name) for name in ("job", "overrides", "status")),
         *(c for c, _ in BASE_COLUMNS),
-        *(Column(n, metric_direction(n), 3) for n in metric_names),
+        *(Column(n, declared(n), 3) for n in metric_names),
     ]
     columns = [c for c in columns if c.name in ALWAYS or any(r.get(c.name) is not None for r in rows)]
     return Board(columns, rows, jobs)
@@ -170,10 +215,13 @@ def print_board(board: Board, report: Path | None = None, console: Any = None) -
         console = Console()
         if not console.is_terminal:  # a log file or a pipe: wide enough that no number is cut
             console = Console(width=220)
-    table = Table(title=f"Leaderboard ({len(board.rows)} jobs; best per column in bold green)")
+    table = Table(
+        title=f"Leaderboard ({len(board.rows)} jobs; best per column in bold green; "
+        "↑ higher, ↓ lower is better)"
+    )
     for column in board.columns:
         text_column = column.name in ("job", "overrides", "status")
-        table.add_column(column.name, justify="left" if text_column else "right", no_wrap=not text_column)
+        table.add_column(column.heading, justify="left" if text_column else "right", no_wrap=not text_column)
     best = {c.name: board.best(c) for c in board.columns}
     for row in board.rows:
         cells = []
@@ -191,9 +239,10 @@ def print_board(board: Board, report: Path | None = None, console: Any = None) -
 
 
 def markdown(board: Board) -> str:
-    """The leaderboard as a Markdown table (best value per column in bold)."""
+    """The leaderboard as a Markdown table (best value per column in bold; ↑ / ↓ after a column's name
+    say that higher / lower is better)."""
     best = {c.name: board.best(c) for c in board.columns}
-    head = " | ".join(c.name.replace("|", "\\|") for c in board.columns)
+    head = " | ".join(c.heading.replace("|", "\\|") for c in board.columns)
     lines = [f"| {head} |", "|" + " --- |" * len(board.columns)]
     for row in board.rows:
         cells = []

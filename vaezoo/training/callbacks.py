@@ -15,6 +15,15 @@ from vaezoo.training.module import VAEModule
 
 log = logging.getLogger(__name__)
 
+#: The grids this callback saves, as (title, what it is drawn from), for reports to label them.
+GRIDS: dict[str, tuple[str, str]] = {
+    "samples": ("Samples from the model", "model.sample (one class per row for a conditional model)"),
+    "reconstructions": (
+        "Reconstructions: rows of validation images, each followed by its reconstruction",
+        "the first validation images and model.reconstruct of them",
+    ),
+}
+
 
 class ImageGrids(L.Callback):
     """After every ``every_n_epochs``-th validation epoch, render a sample and a reconstruction grid.

@@ -100,6 +100,8 @@ class Picture:
 
     name: str
     applies_to: str  # where it applies, in words (README, logs)
+    title: str  # what it shows, as a heading (the HTML report)
+    uses: str  # what it is drawn from
     skip: Callable[[Scene], str | None]
     draw: Callable[[Scene, Path], Path]
 
@@ -107,16 +109,39 @@ class Picture:
 PICTURES: dict[str, Picture] = {}
 
 
-def picture(name: str, applies_to: str, skip: Callable[[Scene], str | None] = lambda s: None):
-    """Register ``draw(scene, path) -> path`` as the picture ``name`` (saved as ``<name>.png``)."""
+def picture(
+    name: str,
+    applies_to: str,
+    *,
+    title: str,
+    uses: str,
+    skip: Callable[[Scene], str | None] = lambda s: None,
+):
+    """Register ``draw(scene, path) -> path`` as the picture ``name`` (saved as ``<name>.png``).
+
+    ``title`` says what it shows and ``uses`` what it is drawn from, so a report labels it from this
+    declaration, not from its file name.
+    """
+    if not title.strip() or not uses.strip():
+        raise ValueError(f"picture {name!r}: say what it shows (title=) and what it is drawn from (uses=)")
 
     def add(draw: Callable[[Scene, Path], Path]) -> Callable[[Scene, Path], Path]:
         if name in PICTURES:
             raise ValueError(f"picture {name!r} is registered twice")
-        PICTURES[name] = Picture(name, applies_to, skip, draw)
+        PICTURES[name] = Picture(name, applies_to, title, uses, skip, draw)
         return draw
 
     return add
+
+
+def described(name: str) -> tuple[str, str] | None:
+    """(title, what it is drawn from) of a job's picture ``name``: a registered picture's, or one of the
+    grids training saves (:data:`vaezoo.training.callbacks.GRIDS`); None for any other PNG."""
+    from vaezoo.training.callbacks import GRIDS
+
+    if name in PICTURES:
+        return PICTURES[name].title, PICTURES[name].uses
+    return GRIDS.get(name)
 
 
 def first_test_examples(datamodule: Any, n: int, batch_size: int = 500) -> tuple[Tensor, Tensor | None]:

@@ -44,6 +44,8 @@ def torch_stack(*columns: Tensor) -> Tensor:
 @picture(
     "anomaly_histograms",
     "every model, with pictures.ood set",
+    title="Anomaly scores: test images against rotated or inverted ones",
+    uses="per-example ELBO and KL of the test images and of their pictures.ood copies",
     skip=lambda s: None if s.ood else "pictures.ood is null",
 )
 def draw(scene: Scene, path: Path) -> Path:

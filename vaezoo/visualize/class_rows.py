@@ -24,7 +24,13 @@ def skip(scene: Scene) -> str | None:
     return None if scene.model.can_sample else scene.model.sample_unavailable_reason
 
 
-@picture("class_rows", "conditional models (cvae) on class-labelled data", skip=skip)
+@picture(
+    "class_rows",
+    "conditional models (cvae) on class-labelled data",
+    title="Samples by class, one row per class",
+    uses="the same prior draws decoded for every class label",
+    skip=skip,
+)
 def draw(scene: Scene, path: Path) -> Path:
     num_classes = scene.model.data_info.num_classes or int(scene.y.max()) + 1
     classes = torch.arange(min(num_classes, MAX_CLASSES), device=scene.x.device)

@@ -27,7 +27,13 @@ def perplexity(p: np.ndarray) -> float:
     return float(np.exp(-(nz * np.log(nz)).sum()))
 
 
-@picture("code_usage", "discrete-latent models (vqvae)", skip=skip)
+@picture(
+    "code_usage",
+    "discrete-latent models (vqvae)",
+    title="Codebook usage on the test images",
+    uses="the codes the encoder picks for the test images",
+    skip=skip,
+)
 def draw(scene: Scene, path: Path) -> Path:
     _, num_codes = scene.model.code_indices(scene.x[:1])
     indices = scene.batched(lambda x, y: scene.model.code_indices(x, y)[0], scene.x, scene.y)

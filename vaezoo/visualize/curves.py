@@ -43,7 +43,13 @@ def skip(scene: Scene) -> str | None:
     return None if scene.metrics_rows else "no metrics.csv rows"
 
 
-@picture("curves", "every job with a metrics.csv", skip=skip)
+@picture(
+    "curves",
+    "every job with a metrics.csv",
+    title="Training curves: ELBO, KL and the KL weight per step",
+    uses="the job's metrics.csv",
+    skip=skip,
+)
 def draw(scene: Scene, path: Path) -> Path:
     columns = sorted({c for row in scene.metrics_rows for c in row})
     groups = panels(columns)

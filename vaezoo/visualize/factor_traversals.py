@@ -45,6 +45,8 @@ def most_informative(codes: Tensor, factors: Tensor) -> list[tuple[int, float]]:
 @picture(
     "factor_traversals",
     "data with known factors (a `factors` attribute on the data module)",
+    title="Factor traversals: per factor, its most informative latent unit swept",
+    uses="posterior means of the test images and their ground-truth factors",
     skip=lambda s: None if s.factors is not None else "the data has no factors of variation",
 )
 def draw(scene: Scene, path: Path) -> Path:

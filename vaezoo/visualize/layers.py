@@ -24,7 +24,13 @@ def skip(scene: Scene) -> str | None:
     return None if scene.model.can_sample else scene.model.sample_unavailable_reason
 
 
-@picture("layers", "hierarchical models (several latent layers)", skip=skip)
+@picture(
+    "layers",
+    "hierarchical models (several latent layers)",
+    title="Samples varying one latent layer at a time",
+    uses="prior draws, one layer redrawn per row",
+    skip=skip,
+)
 def draw(scene: Scene, path: Path) -> Path:
     layers = scene.model.latent_layers()
     base = scene.model.prior_latents(1).expand(COLUMNS, -1)

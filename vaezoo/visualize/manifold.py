@@ -18,7 +18,13 @@ def skip(scene: Scene) -> str | None:
     return None if d == 2 else f"the latent space has {d} units, not 2"
 
 
-@picture("manifold", "2-unit latent spaces", skip=skip)
+@picture(
+    "manifold",
+    "2-unit latent spaces",
+    title="The decoder over a grid of the 2-D latent space",
+    uses="a grid of the prior's quantiles",
+    skip=skip,
+)
 def draw(scene: Scene, path: Path) -> Path:
     values = sweep_values(scene, GRID)  # [2, GRID]
     z1 = values[0].repeat(GRID)  # columns

@@ -53,7 +53,12 @@ def dim_label(scene: Scene, d: int) -> str:
     return f"z{d} KL {scene.kl_per_dim[d]:.2f}{mark}"
 
 
-@picture("traversals", "every model (prior quantiles for N(0, 1) priors, else the codes' quantiles)")
+@picture(
+    "traversals",
+    "every model (prior quantiles for N(0, 1) priors, else the codes' quantiles)",
+    title="Latent traversals: one unit at a time, units by KL",
+    uses="posterior means of a few test images and the KL per unit",
+)
 def draw(scene: Scene, path: Path) -> Path:
     steps = scene.traversal_steps
     values = sweep_values(scene, steps)

@@ -32,7 +32,13 @@ def embed(codes: np.ndarray, seed: int) -> np.ndarray:
         return TSNE(2, perplexity=perplexity, init=init, random_state=seed).fit_transform(codes)
 
 
-@picture("tsne", "labelled data", skip=skip)
+@picture(
+    "tsne",
+    "labelled data",
+    title="t-SNE of the test posterior means, by class",
+    uses="posterior means and labels of the test images (pictures.tsne_points of them)",
+    skip=skip,
+)
 def draw(scene: Scene, path: Path) -> Path:
     n = min(scene.tsne_points, len(scene.x))
     codes = scene.codes[:n].float().cpu().numpy().astype(np.float64)
