@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
+
 from vaezoo.training.module import VAEModule
 from vaezoo.training.pixels import image_grid, save_image_grid
 

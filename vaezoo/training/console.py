@@ -29,8 +29,10 @@ PRODUCT_TIPS = (
 )
 #: Beginnings of warnings raised inside Lightning that say nothing about the user's run.
 LIGHTNING_WARNINGS = (
-    "`isinstance(treespec, LeafSpec)` is deprecated, use `isinstance(treespec, TreeSpec) and treespec.is_leaf()`",
-    "Using ModelCheckpoint with manual optimization and every_n_train_steps, but no pre-optimization state was saved.",
+    "`isinstance(treespec, LeafSpec)` is deprecated, "
+    "use `isinstance(treespec, TreeSpec) and treespec.is_leaf()` instead.",
+    "Using ModelCheckpoint with manual optimization and every_n_train_steps, "
+    "but no pre-optimization state was saved.",
 )
 #: Lightning's loggers that install console handlers of their own on import.
 LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")

@@ -38,7 +38,8 @@ def image_grid(images: Tensor, nrow: int = 8) -> Tensor:
     """Images [N, C, H, W] in [0, 1] -> one upscaled grid [C', H', W'], nrow images per row, white gaps."""
     from torchvision.utils import make_grid
 
-    return make_grid(upscale(images.detach().float().cpu().clamp(0, 1)), nrow=nrow, padding=PAD_PX, pad_value=1.0)
+    cells = upscale(images.detach().float().cpu().clamp(0, 1))
+    return make_grid(cells, nrow=nrow, padding=PAD_PX, pad_value=1.0)
 
 
 def save_image_grid(grid: Tensor, *paths: Path) -> None:
@@ -48,4 +49,3 @@ def save_image_grid(grid: Tensor, *paths: Path) -> None:
     for path in paths:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         save_image(grid, path)
-
