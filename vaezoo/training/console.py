@@ -48,14 +48,25 @@ class DropProductTips(logging.Filter):
 def one_console() -> None:
     """Route Lightning's log lines through the root handlers only and drop the messages listed above.
 
-    Call it once the logging is configured (Hydra does that before the task function runs). Without root
-    handlers (a plain ``python`` session) Lightning keeps its own, so its lines are not lost. Calling it
+    Call it once the logging is configured (Hydra does that before the task function runs). Calling it
     again changes nothing.
     """
-    import lightning.pytorch  # noqa: F401  (installs Lightning's handlers, which are removed below)
+    drop_lightning_warnings()
+    one_lightning_handler()
 
+
+def drop_lightning_warnings() -> None:
+    """Ignore exactly the warnings in :data:`LIGHTNING_WARNINGS`; every other warning still shows."""
     for message in LIGHTNING_WARNINGS:
         warnings.filterwarnings("ignore", message=re.escape(message))
+
+
+def one_lightning_handler() -> None:
+    """Lightning's lines go to the root handlers (Hydra's console and the job's log file) only, minus
+    its product tips. Without root handlers (a plain ``python`` session) Lightning keeps its own, so its
+    lines are not lost."""
+    import lightning.pytorch  # noqa: F401  (installs Lightning's handlers, which are removed below)
+
     if logging.getLogger().handlers:
         for name in LIGHTNING_LOGGERS:
             logger = logging.getLogger(name)
