@@ -17,7 +17,8 @@ def test_a_training_run_prints_lightning_lines_once_and_none_of_its_noise(tmp_pa
     console = proc.stdout + proc.stderr
     for line in ("GPU available: False, used: False", "`Trainer.fit` stopped: `max_epochs=2` reached."):
         assert console.count(line) == 1, (line, console[-4000:])
-    for noise in ("💡 Tip", "litlogger", "litmodels", "LeafSpec", "Using ModelCheckpoint", "def training_step"):
+    noises = ("💡 Tip", "litlogger", "litmodels", "LeafSpec", "Using ModelCheckpoint", "def training_step")
+    for noise in noises:
         assert noise not in console, (noise, console[-4000:])
     assert console.count("is smaller than the logging interval Trainer(log_every_n_steps=50)") == 1
     # Lightning's lines still reach the job's log file (through the root handlers, once).
