@@ -62,8 +62,8 @@ def test_folder_of_two_classes_trains_a_cvae_with_one_sample_row_per_class(pets,
     ) in log
     results = json.loads((tmp_path / "job" / "results.json").read_text())
     assert results["test"]["n_examples"] == 20
-    # make_grid: 8 columns of 16-pixel images with 2-pixel padding; one row per class -> 2 rows
-    assert Image.open(tmp_path / "job" / "images" / "samples.png").size == (8 * 18 + 2, 2 * 18 + 2)
+    # 8 columns of 16-pixel images upscaled x4 to 64-pixel cells, 2-pixel gaps; one row per class -> 2 rows
+    assert Image.open(tmp_path / "job" / "images" / "samples.png").size == (8 * 66 + 2, 2 * 66 + 2)
 
 
 def test_the_same_images_as_npz_give_the_same_tensors(pets):

@@ -38,8 +38,10 @@ def run(cfg: DictConfig) -> float:
     """Train one job; returns the best validation negative ELBO (what sweepers minimise)."""
     from vaezoo.stages.sweep import run_job
     from vaezoo.stages.train import train
+    from vaezoo.training.console import one_console
 
     def task(cfg: DictConfig) -> float:
+        one_console()  # in the job's process (also a launcher's worker), after Hydra set up logging
         report = train(cfg)
         best = report.get("best_val_elbo_nats")
         return -best if best is not None else float("nan")

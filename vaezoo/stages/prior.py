@@ -47,12 +47,12 @@ def train_prior(cfg: DictConfig) -> dict[str, Any]:
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import WandbLogger
     from torch.utils.data import DataLoader, TensorDataset
-    from torchvision.utils import make_grid, save_image
 
     from vaezoo.builder import build_loggers, resolve_hardware
     from vaezoo.jobs.folder import write_json_atomically
     from vaezoo.jobs.load import PRIOR_FILE, load_run
     from vaezoo.models.pixelcnn import PixelCNNPrior
+    from vaezoo.training.pixels import image_grid, save_image_grid
     from vaezoo.training.prior_module import CodePriorModule
 
     job_dir = Path(cfg.run).resolve()
@@ -116,8 +116,8 @@ def train_prior(cfg: DictConfig) -> dict[str, Any]:
         with torch.no_grad():
             samples = model.prior.sample(cfg.n_samples, temperature=cfg.temperature)
             images = model.decode_codes(samples).float().cpu()
-        grid = make_grid(images, nrow=8, pad_value=1.0)
-        save_image(grid, out_dir / "samples.png")
+        grid = image_grid(images, nrow=8)
+        save_image_grid(grid, out_dir / "samples.png")
         for lg in loggers:
             if isinstance(lg, WandbLogger):
                 lg.log_image(key="images/prior_samples", images=[grid], step=trainer.global_step)

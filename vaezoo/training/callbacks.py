@@ -9,9 +9,9 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
-from torchvision.utils import make_grid, save_image
 
 from vaezoo.training.module import VAEModule
+from vaezoo.training.pixels import image_grid, save_image_grid
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,8 @@ class ImageGrids(L.Callback):
     """After every ``every_n_epochs``-th validation epoch, render a sample and a reconstruction grid.
 
     Files go to ``<dir>/samples_epoch{E}.png`` and ``reconstructions_epoch{E}.png``; the newest are
-    also copied to ``samples.png`` / ``reconstructions.png``. Reconstruction grids interleave rows
+    also copied to ``samples.png`` / ``reconstructions.png``. Each image is upscaled to cells of at least
+    56 pixels (:mod:`vaezoo.training.pixels`), like every other picture. Reconstruction grids interleave rows
     of inputs and their reconstructions. Conditional models get one class per row of samples;
     models that cannot sample yet (``can_sample`` False) get reconstructions only, and the log says why once.
     """
@@ -84,15 +85,13 @@ class ImageGrids(L.Callback):
             model.train(was_training)
         pairs = torch.stack([x.float().cpu(), recon]).transpose(0, 1)  # interleave rows
         rows = [torch.cat([pairs[i : i + nrow, 0], pairs[i : i + nrow, 1]]) for i in range(0, len(x), nrow)]
-        grids = {"reconstructions": make_grid(torch.cat(rows), nrow=nrow, pad_value=1.0)}
+        grids = {"reconstructions": image_grid(torch.cat(rows), nrow=nrow)}
         if samples is not None:
-            grids["samples"] = make_grid(samples, nrow=nrow, pad_value=1.0)
-        self.dirpath.mkdir(parents=True, exist_ok=True)
+            grids["samples"] = image_grid(samples, nrow=nrow)
         paths = {}
         for name, grid in grids.items():
             path = self.dirpath / f"{name}_{tag}.png"
-            save_image(grid, path)
-            save_image(grid, self.dirpath / f"{name}.png")
+            save_image_grid(grid, path, self.dirpath / f"{name}.png")
             paths[name] = path
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):

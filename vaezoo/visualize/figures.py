@@ -6,7 +6,6 @@ so pictures can be drawn from any thread or process without a display.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,24 +14,18 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-#: Every image in a grid is upscaled (nearest neighbour, by a whole factor) to at least this height.
-MIN_IMAGE_PX = 56
-PAD_PX = 2
+from vaezoo.training.pixels import MIN_IMAGE_PX as MIN_IMAGE_PX  # re-exported: the pictures' cell size
+from vaezoo.training.pixels import PAD_PX, upscale, upscale_factor
+
 DPI = 100
 FONT = 9
-
-
-def upscale_factor(height: int) -> int:
-    """The whole-number factor that makes an image of this height at least MIN_IMAGE_PX tall."""
-    return max(1, math.ceil(MIN_IMAGE_PX / height))
 
 
 def tile(images: Tensor, pad: int = PAD_PX) -> np.ndarray:
     """Images [R, C, ch, H, W] in [0, 1] -> one upscaled canvas [H', W'] (grey) or [H', W', 3]."""
     rows, cols, channels, h, w = images.shape
     s = upscale_factor(h)
-    big = images.detach().float().cpu().clamp(0, 1)
-    big = big.repeat_interleave(s, dim=-1).repeat_interleave(s, dim=-2)
+    big = upscale(images.detach().float().cpu().clamp(0, 1))
     ch, cw = h * s, w * s
     canvas = torch.ones(channels, rows * (ch + pad) - pad, cols * (cw + pad) - pad)
     for r in range(rows):
