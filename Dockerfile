@@ -1,5 +1,5 @@
-# vaezoo in a container: `docker run … vaezoo experiment=…` reproduces a run (see README, "Scaling out
-# and reproducing"). Python packages come from constraints.txt, the same lock as the README and CI;
+# vaezoo in a container: `docker run … vaezoo experiment=…` reproduces a run (see docs/reproducing.md
+# and docs/scaling-out.md). Python packages come from constraints.txt, the same lock as the README and CI;
 # torch's wheels bring their own CUDA libraries, the host brings the driver (docker run --gpus all).
 FROM nvidia/cuda:13.0.1-runtime-ubuntu22.04
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reruns the figures of README "Samples, control and anomalies": the judge classifiers, every family
+# Reruns the figures of docs/results.md "Samples, control and anomalies": the judge classifiers, every family
 # on the zoo_mnist preset, the VQ-VAE's learned prior, then FID, conditional accuracy and OOD AUROC
 # (MNIST against Fashion-MNIST) for every job. CPU-heavy: hours on 2 shared cores; nice'd, 1 thread.
 #   DATA=/path/to/data RUNS=/tmp/zoo EPOCHS=40 bash benchmarks/samples.sh

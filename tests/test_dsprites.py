@@ -1,6 +1,6 @@
 """dSprites to the published specification: the factor table, the rendering, bit-packing.
 
-Generating all 737,280 images takes ~15 s of CPU (README "Evaluation"), so these tests check the
+Generating all 737,280 images takes ~15 s of CPU (docs/results.md), so these tests check the
 factor table whole and render one (shape, scale) block of 40,960 images.
 """
 

@@ -1,7 +1,7 @@
 """``python -m vaezoo.table FOLDER ...``: the leaderboard of the jobs under the folders as a Markdown table.
 
 The same rows as the terminal leaderboard and the HTML report (:mod:`vaezoo.reports.leaderboard`,
-one reader of job folders); used for the README's model table. Best value per column in bold.
+one reader of job folders); used for the model tables on docs/results.md. Best value per column in bold.
 """
 
 from __future__ import annotations
