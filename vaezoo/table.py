@@ -3,4 +3,4 @@
 if __name__ == "__main__":
     from vaezoo.stages.table import main
 
-    main()
+    raise SystemExit(main())

@@ -6,25 +6,28 @@ one reader of job folders); used for the model tables on docs/results.md. Best v
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from vaezoo.errors import VaezooError
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Print the Markdown table; 2 with one line when a folder holds no job (same style as vaezoo.report)."""
+    parser = argparse.ArgumentParser(prog="python -m vaezoo.table", description=__doc__)
+    parser.add_argument("folders", nargs="+", metavar="FOLDER", help="sweep, runs or job folders")
+    args = parser.parse_args(argv)
     from vaezoo.jobs.folder import find_jobs
     from vaezoo.reports.leaderboard import leaderboard, markdown
 
-    if len(sys.argv) < 2:
-        print("usage: python -m vaezoo.table RUN_FOLDER [RUN_FOLDER ...]", file=sys.stderr)
-        sys.exit(2)
     try:
-        jobs = [job for folder in sys.argv[1:] for job in find_jobs(folder)]
+        jobs = [job for folder in args.folders for job in find_jobs(folder)]
     except VaezooError as err:
         print(f"vaezoo: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        return 2
     print(markdown(leaderboard(jobs)))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
