@@ -9,6 +9,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from vaezoo.config.options import group_options
 from vaezoo.errors import TrainingFailure, VaezooError
 from vaezoo.paths import config_dir
 
@@ -25,10 +26,9 @@ def check_group_choices(args: list[str], conf: Path) -> str | None:
         match = _GROUP_OVERRIDE.match(arg)
         if not match or not (conf / match["group"]).is_dir():
             continue
-        group = conf / match["group"]
-        options = sorted(p.stem for p in group.glob("*.yaml"))
+        options = group_options(match["group"], conf)
         for value in match["values"].split(","):
-            if value != "null" and not (group / f"{value}.yaml").is_file():
+            if value != "null" and value not in options:
                 return f"vaezoo: unknown {match['group']} {value!r}; choose one of: {', '.join(options)}"
     return None
 

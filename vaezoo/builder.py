@@ -15,7 +15,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from vaezoo.config.schema import MODEL_META_KEYS
 from vaezoo.errors import ConfigError, VaezooError
 
 log = logging.getLogger("vaezoo")
@@ -217,9 +216,15 @@ def extra_callbacks(cfg: DictConfig) -> list:
 
 
 def model_params(model_cfg: DictConfig) -> dict[str, Any]:
-    """The model constructor's keyword arguments: the ``model`` group minus its meta keys."""
+    """The model constructor's keyword arguments: the ``model`` node but its ``name``.
+
+    ``name`` picks the registered class (as ``_target_`` does for other groups); every other key of
+    the node is an argument, since the run settings a model needs (beta, optimizer.clip_norm) are set
+    by its option file in their own sections (conf/model/*.yaml).
+    """
     params = OmegaConf.to_container(model_cfg, resolve=True)
-    return {k: v for k, v in params.items() if k not in MODEL_META_KEYS}
+    assert isinstance(params, dict)
+    return {k: v for k, v in params.items() if k != "name"}
 
 
 def build_data_and_likelihood(cfg: DictConfig, source: Any = None) -> tuple[Any, Any]:

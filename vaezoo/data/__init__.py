@@ -23,7 +23,7 @@ _IN_MEMORY_KEYS = ("on_device",)
 
 
 def build_datamodule(
-    in_memory: bool | str = True, memory_limit_mb: float = 4096, eval_metrics: Any = None, **kwargs: Any
+    in_memory: bool | str = True, memory_limit_mb: float = 4096, **kwargs: Any
 ):
     """The ``dataset`` group's target: in-memory tensors (default) or worker-streamed batches.
 
@@ -31,8 +31,7 @@ def build_datamodule(
     and copies them through pinned memory; the DataLoader keys (num_workers, ...) apply only then.
     Datasets opened as an :class:`~vaezoo.data.source.ImageSource` (image_folder, arrays, cifar10,
     celeba) also take ``in_memory=auto``: in memory when the uint8 images take at most
-    ``memory_limit_mb``; either way one line says what was found and where it lives. ``eval_metrics``
-    is not a data setting: it is the dataset's default ``eval.metrics`` (read by conf/config.yaml).
+    ``memory_limit_mb``; either way one line says what was found and where it lives.
     """
     name = kwargs.get("name")
     if name in OPENERS:

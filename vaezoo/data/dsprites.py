@@ -224,9 +224,7 @@ class DSpritesDataModule(InMemoryDataModule):
         test_size: int = 5000,
         split_seed: int = 0,
         on_device: bool = True,
-        eval_metrics: Any = None,
     ) -> None:
-        """``eval_metrics``: the default ``eval.metrics`` (read by conf/config.yaml), not a data setting."""
         if name != "dsprites":
             raise ConfigError(f"dataset.name={name} with the dsprites data module; use dataset=dsprites")
         super().__init__(

@@ -54,17 +54,16 @@ def anomaly_scores(model: Any, batches: Iterable[Batch]) -> dict[str, Tensor]:
 
 def ood_dataset_config(job_dataset: DictConfig, ood_name: str) -> DictConfig:
     """The ``dataset`` group ``ood_name``, preprocessed as the job's dataset (root, binarization, seeds)."""
-    from vaezoo.paths import config_dir
+    from vaezoo.config.options import compose_group, group_options
 
-    folder = Path(config_dir()) / "dataset"
-    options = sorted(p.stem for p in folder.glob("*.yaml"))
+    options = group_options("dataset")
     if ood_name not in options:
         raise ConfigError(
             f"eval.ood_dataset={ood_name!r} is not a dataset; choose one of: {', '.join(options)}"
         )
     if ood_name == job_dataset.name:
         raise ConfigError(f"eval.ood_dataset={ood_name} is the job's own dataset; choose another one")
-    node = OmegaConf.load(folder / f"{ood_name}.yaml")
+    node = compose_group("dataset", ood_name)
     same = {
         "root": str(job_dataset.root),
         "binarize": job_dataset.get("binarize", "none"),

@@ -37,9 +37,12 @@ class Job:
 
     @cached_property
     def config(self) -> DictConfig | None:
-        """The resolved config the job ran with (plain data: nothing here is instantiated)."""
+        """The resolved config the job ran with (plain data: nothing here is instantiated).
+
+        A job written by an older vaezoo reads in today's keys (see :func:`read_job_config`).
+        """
         path = self.path / "config.yaml"
-        return OmegaConf.load(path) if path.is_file() else None
+        return read_job_config(path) if path.is_file() else None
 
     @cached_property
     def overrides(self) -> list[str]:
@@ -90,6 +93,32 @@ class Job:
     def write_results(self, results: dict[str, Any]) -> None:
         """Replace ``results.json`` atomically, as strict JSON (see :func:`strict_json`)."""
         write_json_atomically(self.path / RESULTS, results)
+
+
+# Keys an older vaezoo wrote inside a group that now live in the run's own sections. A job's
+# config.yaml is saved resolved, so the run already holds their values under the new keys (beta,
+# optimizer.clip_norm, optimizer.grad_skip_threshold, eval.metrics): the old copies are dropped.
+OLD_GROUP_KEYS = {
+    "model": ("default_beta", "clip_norm", "grad_skip_threshold"),
+    "dataset": ("eval_metrics",),
+}
+
+
+def read_job_config(path: Path) -> DictConfig:
+    """A job folder's ``config.yaml`` in today's keys: the one place old job folders are translated.
+
+    Only configs read back from job folders pass through here; a composed config with an old key is
+    refused by the schema (vaezoo.config.schema.MOVED_KEYS), naming the new place.
+    """
+    cfg = OmegaConf.load(path)
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(f"{path} is not a vaezoo job config (a mapping); rerun the job")
+    for section, keys in OLD_GROUP_KEYS.items():
+        node = cfg.get(section)
+        if isinstance(node, DictConfig):
+            for key in keys:
+                node.pop(key, None)
+    return cfg
 
 
 def strict_json(data: Any) -> Any:

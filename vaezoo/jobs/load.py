@@ -11,6 +11,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError
+from vaezoo.jobs.folder import read_job_config
 from vaezoo.jobs.safety import check_config_targets, load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def load_run(
     config = job_dir / "config.yaml"
     if not config.is_file():
         raise ConfigError(f"{config} not found; run= must be a finished vaezoo job folder")
-    cfg = OmegaConf.load(config)
+    cfg = read_job_config(config)
     check_config_targets(cfg, config)  # a job folder someone sent may not build arbitrary classes
     if data_root is not None:
         cfg.dataset.root = str(data_root)

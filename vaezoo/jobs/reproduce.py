@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError
+from vaezoo.jobs.folder import read_job_config
 from vaezoo.jobs.provenance import compare_results, environment, environment_differences
 from vaezoo.jobs.resume import quote_path
 from vaezoo.jobs.safety import check_override_targets
@@ -86,7 +87,7 @@ def check_before_run(job: Path, cfg: DictConfig, device: str | None = None) -> d
         log.warning("reproduce: %s", line)
     recorded = job / "config.yaml"
     if recorded.is_file():
-        for line in config_differences(OmegaConf.load(recorded), cfg):
+        for line in config_differences(read_job_config(recorded), cfg):
             log.warning("reproduce: config %s", line)
     return original
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError
+from vaezoo.jobs.folder import read_job_config
 from vaezoo.jobs.safety import check_override_targets, load_checkpoint
 
 RUN_RECORD = "run.json"
@@ -105,7 +106,6 @@ def slurm_requeued_job(args: list[str]) -> Path | None:
 
 # Keys that decide the shapes of the saved weights: changing them on resume cannot load the checkpoint.
 ARCHITECTURE_KEYS = ("model", "likelihood", "dataset.name")
-NOT_ARCHITECTURE = ("model.grad_skip_threshold", "model.clip_norm", "model.default_beta")
 
 
 def _flat(node: object, prefix: str = "") -> dict[str, object]:
@@ -122,11 +122,11 @@ def check_compatible(job: Path, cfg: DictConfig) -> None:
     stored_path = job / "config.yaml"
     if not stored_path.is_file():
         return
-    stored = OmegaConf.load(stored_path)  # plain data; the resumed job is built from the overrides
+    stored = read_job_config(stored_path)  # plain data; the resumed job is built from the overrides
     old = _flat(OmegaConf.to_container(stored, resolve=False))
     new = _flat(OmegaConf.to_container(cfg, resolve=True))
     for key in sorted(set(old) | set(new)):
-        if not key.startswith(ARCHITECTURE_KEYS) or key.startswith(NOT_ARCHITECTURE):
+        if not key.startswith(ARCHITECTURE_KEYS):
             continue
         if old.get(key) != new.get(key):
             raise ConfigError(

@@ -124,8 +124,8 @@ class CapacityAnnealing(KLRegulariser):
         super().__init__(beta)
         if self.beta != 1.0:
             raise ConfigError(
-                f"kl=capacity replaces beta by kl.gamma·|KL - C(t)|, so beta={self.beta} would be ignored; "
-                "drop the beta override or use kl=constant"
+                f"kl=capacity replaces beta by kl.gamma·|KL - C(t)| (it sets beta=1), so beta={self.beta} "
+                "would be ignored; drop the beta override, or use kl=constant to weight the KL by beta"
             )
         if anneal_steps <= 0:
             raise ConfigError(f"kl.anneal_steps must be > 0, got {anneal_steps}")
