@@ -27,7 +27,7 @@ def jobs(sweep: Path) -> list[Path]:
 def test_training_writes_the_datasets_default_metrics(sweep):
     for job in jobs(sweep):
         metrics = json.loads((job / "results.json").read_text())["metrics"]
-        assert set(metrics) == {"kl_per_dim"}  # conf/dataset/digits.yaml: eval_metrics
+        assert set(metrics) == {"kl_per_dim"}  # conf/dataset/digits.yaml: eval.metrics
         assert len(metrics["kl_per_dim"]["values"]["per_dim"]) == 20 and metrics["kl_per_dim"]["seconds"] >= 0
 
 

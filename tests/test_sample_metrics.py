@@ -10,7 +10,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli
 from vaezoo.errors import ConfigError, DataError
 from vaezoo.evaluation.classifier import (
     classifier_record,
@@ -149,7 +149,9 @@ def digits_classifier(tmp_path_factory: pytest.TempPathFactory):
     from vaezoo.builder import build
 
     root = tmp_path_factory.mktemp("data")
-    node = OmegaConf.load(REPO / "conf" / "dataset" / "digits.yaml")
+    from vaezoo.config.options import compose_group
+
+    node = compose_group("dataset", "digits")
     datamodule = build(OmegaConf.merge(node, {"root": str(root), "binarize": "none"}))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny convolutions: more threads only contend on a shared CPU

@@ -51,9 +51,31 @@ def short_name(name: str) -> str:
     return f"{name[: MAX_NAME - 9]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
+def group_options(group: str, conf: str | Path | None = None) -> list[str]:
+    """The choices of a config group (``hardware``: auto, cpu, ...), without its shared ``_`` bases.
+
+    A group folder also holds files such as ``conf/hardware/_base.yaml`` that its options list in their
+    defaults; a name starting with ``_`` is never a choice, so every listing of options comes here.
+    """
+    folder = Path(conf or config_dir()) / group
+    return sorted(p.stem for p in folder.glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def config_groups_text() -> str:
+    """``group: option, ...`` for every config group, for ``--help`` (Hydra's own list shows bases)."""
+    conf = Path(config_dir())
+    folders = (str(d.relative_to(conf)) for d in conf.rglob("*") if d.is_dir())
+    groups = sorted(g for g in folders if not g.startswith(("hydra", "_")) and group_options(g))
+    return "\n".join(f"{g}: {', '.join(group_options(g))}" for g in groups)
+
+
 def register_resolvers() -> None:
-    """``${vaezoo.unique:}`` and ``${vaezoo.short:...}`` for folder names (see conf/config.yaml)."""
+    """``${vaezoo.unique:}`` and ``${vaezoo.short:...}`` for folder names (see conf/config.yaml), and
+    ``${vaezoo.groups:}`` for the help text."""
     from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("vaezoo.groups"):
+        OmegaConf.register_new_resolver("vaezoo.groups", config_groups_text)
 
     if not OmegaConf.has_resolver("vaezoo.unique"):
         OmegaConf.register_new_resolver("vaezoo.unique", unique_suffix, use_cache=True)

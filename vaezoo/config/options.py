@@ -8,19 +8,9 @@ defaults; files whose names start with ``_`` are never options, so every listing
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from omegaconf import DictConfig, OmegaConf
 
-from vaezoo.paths import config_dir
-
-BASE_PREFIX = "_"  # conf/<group>/_base.yaml and the like: shared keys, not choices
-
-
-def group_options(group: str, conf: str | Path | None = None) -> list[str]:
-    """The choices of ``group`` (e.g. ``hardware``: auto, cpu, ...), without its ``_`` bases."""
-    folder = Path(conf or config_dir()) / group
-    return sorted(p.stem for p in folder.glob("*.yaml") if not p.stem.startswith(BASE_PREFIX))
+from vaezoo.paths import config_dir, group_options
 
 
 def compose_group(group: str, option: str, config_name: str = "config") -> DictConfig:
@@ -42,4 +32,4 @@ def compose_group(group: str, option: str, config_name: str = "config") -> DictC
     return node
 
 
-__all__ = ["BASE_PREFIX", "compose_group", "group_options"]
+__all__ = ["compose_group", "group_options"]

@@ -22,9 +22,7 @@ _MODULE_KEYS = ("name", "root", "binarize", "batch_size", "eval_batch_size", "sp
 _IN_MEMORY_KEYS = ("on_device",)
 
 
-def build_datamodule(
-    in_memory: bool | str = True, memory_limit_mb: float = 4096, **kwargs: Any
-):
+def build_datamodule(in_memory: bool | str = True, memory_limit_mb: float = 4096, **kwargs: Any):
     """The ``dataset`` group's target: in-memory tensors (default) or worker-streamed batches.
 
     ``in_memory=false`` (CelebA's default) decodes images in DataLoader worker processes every epoch

@@ -9,7 +9,6 @@ scores higher than a random in-distribution one (1: separable, 0.5: no better th
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import torch

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from vaezoo.errors import ConfigError
 from vaezoo.jobs.folder import read_job_config
