@@ -15,7 +15,8 @@ from vaezoo.training.lr_schedules import build_schedule, burda
 MNIST_PRESETS = sorted(
     p.stem
     for p in (REPO / "conf" / "experiment").glob("repro_*.yaml")
-    if "dataset: mnist" in p.read_text() or "- repro_iwae_vae1" in p.read_text()
+    # directly, or through the shared MNIST protocol (experiment/_mnist*.yaml) or another MNIST preset
+    if any(line in p.read_text() for line in ("dataset: mnist", "- _mnist", "- repro_iwae_vae1"))
 )
 FEW_STEPS = [
     "hardware=cpu",
