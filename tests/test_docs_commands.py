@@ -62,7 +62,7 @@ NOT_RUN: dict[str, str] = {
     "python -m vaezoo model=beta_vae beta=4 -m": NEEDS_MNIST,
     "python -m vaezoo -m model=vanilla,beta_vae,cvae,vqvae,hvae dataset=digits": TRAINS,
     "python -m vaezoo model=vqvae dataset=mnist": NEEDS_MNIST,
-    "python -m vaezoo dataset=image_folder dataset.path=~/pets likelihood=discretized_logistic model=cvae": (
+    "python -m vaezoo dataset=image_folder dataset.path=~/pets model=cvae": (
         "needs your own image folder (~/pets)"
     ),
     "python -m vaezoo dataset=arrays dataset.path=~/pets.npz likelihood=discretized_logistic model=cvae": (
@@ -72,9 +72,7 @@ NOT_RUN: dict[str, str] = {
     "python -m vaezoo hardware=ddp_cpu dataset=digits trainer.max_epochs=5": TRAINS,
     "torchrun --nproc-per-node 2 -m vaezoo hardware=ddp_cpu dataset=digits trainer.max_epochs=5 "
     "hydra.run.dir=runs/torchrun-digits": TRAINS,
-    "python -m vaezoo hardware=ddp dataset=cifar10 model/net=conv likelihood=discretized_logistic": (
-        "needs GPUs and CIFAR-10"
-    ),
+    "python -m vaezoo hardware=ddp dataset=cifar10 model/net=conv": ("needs GPUs and CIFAR-10"),
     "srun python -m vaezoo hardware=multinode hardware.num_nodes=2 hardware.devices=8 "
     "hydra.run.dir=runs/slurm-$SLURM_JOB_ID": "needs a SLURM allocation with GPUs",
     "python -m vaezoo -m hydra/launcher=local dataset=digits trainer.max_epochs=5 beta=1,2,4,8": TRAINS,
