@@ -50,7 +50,7 @@ def train_prior(cfg: DictConfig) -> dict[str, Any]:
     from torchvision.utils import make_grid, save_image
 
     from vaezoo.builder import build_loggers, resolve_hardware
-    from vaezoo.jobs.folder import write_json_atomically
+    from vaezoo.jobs.json_files import write_json_atomically
     from vaezoo.jobs.load import PRIOR_FILE, load_run
     from vaezoo.models.pixelcnn import PixelCNNPrior
     from vaezoo.training.prior_module import CodePriorModule
