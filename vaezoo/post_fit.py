@@ -213,7 +213,8 @@ def evaluate_model(
     batches = datamodule.loader("test", batch_size=settings.eval.batch_size)
     if settings.eval.max_examples:
         batches = first_examples(batches, settings.eval.max_examples)
-    batches = list(batches)  # re-iterated by every part of the report
+    device = next(model.parameters()).device  # a reloaded job's data is on the CPU, training's on its device
+    batches = [{k: v.to(device) for k, v in batch.items()} for batch in batches]  # re-iterated below
     if settings.recorded_test is not None:
         test = dict(settings.recorded_test)
     else:
