@@ -80,3 +80,18 @@ def test_settings_come_from_the_job_unless_the_stage_names_them(compose_cfg):
     over = PostFitSettings.from_config(job_cfg, stage)
     assert (over.seed, over.eval.iw_k, over.pictures.tsne_points, over.eval.metrics) == (9, 3, 11, ("mig",))
     assert over.strict_metrics and over.eval.batch_size == 7
+
+
+def test_the_stage_evaluates_where_training_did_when_it_can(caplog, monkeypatch):
+    import torch
+
+    from vaezoo.stages.evaluate import evaluation_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert evaluation_device("cpu", "cuda:0") == "cpu"  # device= given: used as given
+    assert evaluation_device(None, "cpu") == "cpu" and evaluation_device(None, None) == "cpu"
+    with caplog.at_level("WARNING"):
+        assert evaluation_device(None, "cuda:0") == "cpu"
+    assert "evaluated on cuda:0 at training's end, which this machine lacks" in caplog.text
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert evaluation_device(None, "cuda:0") == "cuda:0"
