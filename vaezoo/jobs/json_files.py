@@ -1,7 +1,8 @@
 """Strict JSON files in job folders: written atomically (never half-written), NaN kept out.
 
 JSON has no NaN or Infinity; Python's json module writes them anyway, and other readers then refuse
-the whole file. Every vaezoo JSON file (results.json, failed.json, run.json's neighbours) goes through here.
+the whole file. results.json (through :mod:`vaezoo.jobs.results`), failed.json and the classifier's
+record are written here.
 """
 
 from __future__ import annotations
