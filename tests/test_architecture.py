@@ -2,7 +2,7 @@
 
 Layers, from the bottom up (docs/architecture.md says why):
 foundation (errors, paths) → data → nets → likelihoods → models → objective → training → config →
-builder → jobs → evaluation → visualize → reports → stages → launchers (``python -m`` modules).
+builder → jobs → evaluation → visualize → post_fit → reports → stages → launchers (``python -m`` modules).
 A module may import its own layer or one below, never one above; no two modules import each other,
 directly or round a circle; only stages and launchers import a stage.
 """
@@ -36,6 +36,7 @@ LAYERS = [
     ("jobs", ("vaezoo.jobs",)),
     ("evaluation", ("vaezoo.evaluation",)),
     ("visualize", ("vaezoo.visualize",)),
+    ("post_fit", ("vaezoo.post_fit",)),
     ("reports", ("vaezoo.reports",)),
     ("stages", ("vaezoo.stages",)),
     ("launchers", tuple(sorted(LAUNCHERS))),

@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError, VaezooError
+from vaezoo.training.wandb_run import wandb_mode
 
 log = logging.getLogger("vaezoo")
 
@@ -181,21 +182,6 @@ def build_loggers(
     elif kind != "csv":
         raise ConfigError(f"logger.name={kind!r} must be wandb, csv or none")
     return loggers
-
-
-# WANDB_MODE values W&B accepts, as logger.mode values.
-_WANDB_MODES = {
-    **{"online": "online", "run": "online"},
-    **{"offline": "offline", "dryrun": "offline", "disabled": "disabled"},
-}
-
-
-def wandb_mode(logger_cfg: DictConfig) -> str:
-    """``logger.mode``, which defaults to the WANDB_MODE environment variable (then offline)."""
-    mode = str(logger_cfg.mode)
-    if mode not in _WANDB_MODES:
-        raise ConfigError(f"logger.mode={mode} (or WANDB_MODE) must be online, offline or disabled")
-    return _WANDB_MODES[mode]
 
 
 def extra_callbacks(cfg: DictConfig) -> list:

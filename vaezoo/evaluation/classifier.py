@@ -195,7 +195,7 @@ def save_classifier(
     model: SmallCNN, dataset: str, data_root: str | Path, record: dict[str, Any]
 ) -> tuple[Path, Path]:
     """Write the state_dict and the JSON record (architecture + ``record``) into the data root."""
-    from vaezoo.jobs.folder import write_json_atomically
+    from vaezoo.jobs.json_files import write_json_atomically
 
     weights, record_path = classifier_paths(dataset, data_root)
     weights.parent.mkdir(parents=True, exist_ok=True)

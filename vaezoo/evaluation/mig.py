@@ -5,29 +5,17 @@ informative codes normalised by the factor's entropy, averaged over factors."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import mutual_info_score
 
 from vaezoo.evaluation.factor_sampling import codes_and_factors, rng_for
+from vaezoo.evaluation.information import NUM_BINS, factor_entropy, mutual_information
 from vaezoo.evaluation.registry import MetricContext, register_metric
 from vaezoo.evaluation.reported import Reported
 
 
-def histogram_discretize(codes: np.ndarray, num_bins: int) -> np.ndarray:
-    """Each code column into ``num_bins`` equal-width bins over its range: int [n, D]."""
-    out = np.zeros(codes.shape, dtype=np.int64)
-    for i in range(codes.shape[1]):
-        out[:, i] = np.digitize(codes[:, i], np.histogram(codes[:, i], num_bins)[1][:-1])
-    return out
-
-
-def mutual_information(codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
-    """Discrete MI [D, F] in nats between integer code columns and factor columns."""
-    return np.array([[mutual_info_score(f, c) for f in factors.T] for c in codes.T])
-
-
-def mig_score(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict[str, float]:
-    mi = mutual_information(histogram_discretize(codes, num_bins), factors)
-    entropy = np.array([mutual_info_score(f, f) for f in factors.T])
+def mig_score(codes: np.ndarray, factors: np.ndarray, num_bins: int = NUM_BINS) -> dict[str, float]:
+    """MIG of codes [n, D] against discrete factors [n, F], with the per-factor gaps."""
+    mi = mutual_information(codes, factors, num_bins)
+    entropy = factor_entropy(factors)
     if mi.shape[0] < 2:
         raise ValueError("MIG needs at least two latent dimensions")
     top = np.sort(mi, axis=0)[::-1]
@@ -43,7 +31,7 @@ def mig_score(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dic
         Reported("gap_*", "higher", "fraction of H(factor)", "mutual information gap of one factor"),
     ],
     num_train=10000,
-    num_bins=20,
+    num_bins=NUM_BINS,
 )
 def mig(context: MetricContext, num_train: int, num_bins: int) -> dict[str, float]:
     """Mutual Information Gap (Chen et al. 2018): MI gap of the two best codes / H(factor)."""

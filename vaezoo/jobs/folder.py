@@ -9,8 +9,6 @@ A job folder is what one training job leaves (see the README's "What a run leave
 from __future__ import annotations
 
 import csv
-import json
-import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -19,8 +17,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError
+from vaezoo.jobs.json_files import read_json as _read_json
+from vaezoo.jobs.results import FILE_NAME as RESULTS
+from vaezoo.jobs.results import Results, load_if_present
 
-RESULTS = "results.json"
 FAILED = "failed.json"
 RUN_RECORD = "run.json"
 
@@ -51,8 +51,9 @@ class Job:
         return [str(o) for o in OmegaConf.load(path)] if path.is_file() else []
 
     @property
-    def results(self) -> dict[str, Any] | None:
-        return _read_json(self.path / RESULTS)
+    def results(self) -> Results | None:
+        """The typed report (:mod:`vaezoo.jobs.results`), or None while the job has not finished."""
+        return load_if_present(self.path / RESULTS)
 
     @property
     def prior_results(self) -> dict[str, Any] | None:
@@ -90,9 +91,9 @@ class Job:
             return {}
         return {p.stem: p for p in sorted(folder.glob("*.png")) if "epoch" not in p.stem}
 
-    def write_results(self, results: dict[str, Any]) -> None:
-        """Replace ``results.json`` atomically, as strict JSON (see :func:`strict_json`)."""
-        write_json_atomically(self.path / RESULTS, results)
+    def write_results(self, results: Results) -> None:
+        """Replace ``results.json`` atomically, as strict JSON (:meth:`Results.save`)."""
+        results.save(self.path / RESULTS)
 
 
 # Keys an older vaezoo wrote inside a group that now live in the run's own sections. A job's
@@ -119,50 +120,6 @@ def read_job_config(path: Path) -> DictConfig:
             for key in keys:
                 node.pop(key, None)
     return cfg
-
-
-def strict_json(data: Any) -> Any:
-    """``data`` with every NaN or infinity replaced by null, and the reasons listed under ``"nulls"``.
-
-    JSON has no NaN or Infinity; Python's json module writes them anyway, and other readers then
-    refuse the whole file. A top-level ``"nulls": {"test.iw_bound_nats": "NaN"}`` says why a value is
-    missing.
-    """
-    reasons: dict[str, str] = {}
-
-    def clean(value: Any, path: str) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            reasons[path] = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v, f"{path}[{i}]") for i, v in enumerate(value)]
-        return value
-
-    out = clean(data, "")
-    if reasons and isinstance(out, dict):
-        out["nulls"] = {**out.get("nulls", {}), **reasons}
-    return out
-
-
-def write_json_atomically(target: Path, data: Any) -> None:
-    """Strict JSON into a temporary file, then renamed over ``target`` (never half-written)."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        tmp.write_text(json.dumps(strict_json(data), indent=2, allow_nan=False))
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{path} is not valid JSON ({err}); delete it or rerun the job") from None
 
 
 def is_job_folder(path: Path) -> bool:

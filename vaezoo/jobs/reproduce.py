@@ -8,7 +8,6 @@ it, :func:`report_reproduction` prints how each result differs from the original
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from vaezoo.errors import ConfigError
 from vaezoo.jobs.folder import read_job_config
 from vaezoo.jobs.provenance import compare_results, environment, environment_differences
+from vaezoo.jobs.results import FILE_NAME as RESULTS_FILE
+from vaezoo.jobs.results import load as load_results
 from vaezoo.jobs.resume import quote_path
 from vaezoo.jobs.safety import check_override_targets
 
@@ -41,7 +42,7 @@ def reproduce_argv(args: list[str]) -> list[str]:
         raise ConfigError("reproduce= and resume= cannot be combined: reproduce starts a new folder")
     job = Path(value).expanduser().resolve()
     stored = job / ".hydra" / "overrides.yaml"
-    if not stored.is_file() or not (job / "results.json").is_file():
+    if not stored.is_file() or not (job / RESULTS_FILE).is_file():
         raise ConfigError(
             f"reproduce={value}: not a finished job folder (needs .hydra/overrides.yaml and results.json)"
         )
@@ -82,7 +83,7 @@ def config_differences(recorded: DictConfig, current: DictConfig) -> list[str]:
 
 def check_before_run(job: Path, cfg: DictConfig, device: str | None = None) -> dict[str, Any]:
     """Say what differs from the original job before anything trains; returns the original results."""
-    original = json.loads((job / "results.json").read_text())
+    original = load_results(job / RESULTS_FILE).to_dict()
     for line in environment_differences(original.get("environment"), environment(device)):
         log.warning("reproduce: %s", line)
     recorded = job / "config.yaml"

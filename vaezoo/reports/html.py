@@ -264,8 +264,8 @@ def job_section(job: Job, row: dict[str, Any], report_dir: Path) -> str:
     if row["status"] == "failed":
         parts.append(f"<pre>{html.escape(json.dumps(job.failure, indent=2))}</pre>")
     results = job.results
-    if results:
-        test = {k: v for k, v in (results.get("test") or {}).items() if isinstance(v, (int, float, str))}
+    if results is not None:
+        test = {k: v for k, v in results.test.items() if isinstance(v, (int, float, str))}
         parts.append(
             "<details><summary>test results</summary>"
             f"<pre>{html.escape(json.dumps(test, indent=2))}</pre></details>"

@@ -181,7 +181,7 @@ def leaderboard(folder: str | Path | Iterable[Job]) -> Board:
     rows: list[dict[str, Any]] = []
     metric_names: dict[str, None] = {}
     for job, overrides in zip(jobs, distinguishing_overrides(jobs), strict=True):
-        results = job.results or {}
+        results = job.results.to_dict() if job.results is not None else {}  # vaezoo.jobs.results
         failure = job.failure
         row: dict[str, Any] = {
             "job": job.name,

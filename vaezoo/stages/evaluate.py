@@ -1,19 +1,20 @@
 """Evaluation stage: ``python -m vaezoo.evaluate run=<job or sweep folder> [eval.metrics=[...]]``.
 
-For every finished job it reloads the model (:func:`vaezoo.jobs.load.load_run`), runs the registered
-metrics (:mod:`vaezoo.evaluation.registry`) on the test split, writes them into the job's
-results.json under ``metrics`` (other keys kept) and adds them to the job's W&B run as summary values.
+For every finished job it reloads the model (:func:`vaezoo.jobs.load.load_run`) and runs the post-fit
+evaluation training's end runs (:func:`vaezoo.post_fit.evaluate_model`: test report, registered
+metrics, pictures) with the job's own settings, except those given in conf/evaluate.yaml. It writes
+the ``test`` and ``metrics`` sections of the job's results.json (other keys kept, earlier metrics kept)
+and the same summary values and pictures to the job's own W&B run.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from vaezoo.paths import config_dir, quote_run_path, require_run_argument
 
@@ -21,106 +22,62 @@ log = logging.getLogger(__name__)
 
 
 def evaluate_job(job: Any, cfg: DictConfig) -> dict[str, Any]:
-    """Metrics for one finished job, written into its results.json and W&B run; returns them."""
-    from vaezoo.evaluation.ood import ood_batches_for
-    from vaezoo.evaluation.pipeline import build_context, check_eval_config, evaluate_metrics
-    from vaezoo.evaluation.registry import summary_values
-    from vaezoo.evaluation.test_report import first_examples
+    """The post-fit evaluation of one finished job (:func:`vaezoo.post_fit.evaluate_model`, the one
+    training's end runs), written into its results.json and W&B run; returns the metrics."""
     from vaezoo.jobs.load import load_run
+    from vaezoo.post_fit import PostFitSettings, evaluate_model
+    from vaezoo.training.wandb_run import log_pictures, reopened_job_run, write_summary
 
     loaded = load_run(job.path, cfg.checkpoint, cfg.data_root)
-    job_eval = loaded.cfg.get("eval") or {}
-    eval_cfg = OmegaConf.create(
-        {
-            "metrics": cfg.eval.metrics if cfg.eval.metrics is not None else job_eval.get("metrics"),
-            "settings": OmegaConf.merge(job_eval.get("settings") or {}, cfg.eval.settings or {}),
-        }
-    )
-    check_eval_config(eval_cfg)
+    results = job.results
+    settings = PostFitSettings.from_config(loaded.cfg, overrides=cfg)
+    settings = settings.with_device(evaluation_device(settings.device, results.device))
+    if not cfg.eval.test:
+        settings = settings.keeping_test(results.test)
+    settings.check()
     datamodule = loaded.datamodule
     datamodule.load()
-    batches = datamodule.loader("test", batch_size=cfg.eval.batch_size)
-    if cfg.eval.max_examples:
-        batches = first_examples(batches, int(cfg.eval.max_examples))
-    ood_cfg = OmegaConf.create(
-        {
-            "ood_dataset": cfg.eval.get("ood_dataset") or job_eval.get("ood_dataset"),
-            "batch_size": cfg.eval.batch_size,
-            "max_examples": cfg.eval.max_examples,
-        }
-    )
-    ood_name, ood_batches = ood_batches_for(loaded.cfg.dataset, ood_cfg, datamodule.info.shape)
-    context = build_context(
+    post_fit = evaluate_model(
         loaded.model,
         datamodule,
-        batches,
-        loaded.cfg.dataset.name,
-        str(loaded.cfg.dataset.get("root")),
-        cfg.seed,
-        ood_batches=ood_batches,
+        loaded.cfg.dataset,
+        settings,
+        job.path / "images",
+        metrics_rows=job.metrics_rows(),
     )
-    context.extras["ood_dataset"] = ood_name
-    # Metrics named on the command line are run directly: one that cannot apply is an error, not a skip.
-    metrics = evaluate_metrics(eval_cfg, context, strict=cfg.eval.metrics is not None)
-    # The one call site where pictures are drawn for an evaluated job (the job's own pictures settings).
-    pictures = draw_job_pictures(loaded, job) if cfg.pictures else {}
-    results = job.results or {}
-    results["metrics"] = {**(results.get("metrics") or {}), **metrics}
+    results.test = post_fit.test
+    results.metrics = {**results.metrics, **post_fit.metrics}  # metrics of earlier evaluations kept
     job.write_results(results)
     if cfg.wandb:
         record = job.run_record
         if record is None:
             log.warning("%s has no run.json (no W&B run id): metrics written to results.json only", job.path)
         else:
-            update_wandb_run(job.path, record, loaded.cfg, summary_values(metrics), pictures)
-    return metrics
+            with reopened_job_run(job.path, record, loaded.cfg.get("logger"), job_type="evaluate") as run:
+                write_summary(run, post_fit.summary())
+                log_pictures(run, post_fit.pictures)
+    return post_fit.metrics
 
 
-def draw_job_pictures(loaded: Any, job: Any) -> dict[str, Path]:
-    """The latent-space pictures of a loaded job into its images/, with the job's own settings."""
-    from vaezoo.visualize import draw_pictures
+def evaluation_device(given: str | None, recorded: str | None) -> str:
+    """``device=`` when given; else the device the job was evaluated on at training's end, when this
+    machine has it (the same numbers), else the CPU, said in a warning."""
+    import torch
 
-    settings = loaded.cfg.get("pictures") or {}
-    return draw_pictures(
-        loaded.model,
-        loaded.datamodule,
-        job.path / "images",
-        metrics_rows=job.metrics_rows(),
-        n_examples=int(settings.get("n_examples", 1000)),
-        ood=settings.get("ood", "rotated"),
-        tsne_points=int(settings.get("tsne_points", 1000)),
-        seed=int(loaded.cfg.get("seed", 0)),
+    if given is not None:
+        return str(given)
+    if recorded is None or recorded == "cpu":
+        return "cpu"
+    kind = recorded.split(":", 1)[0]
+    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}.get(kind, False)
+    if available:
+        return recorded
+    log.warning(
+        "the job was evaluated on %s at training's end, which this machine lacks: evaluating on the CPU "
+        "(numbers may differ in their last digits; device=cpu silences this)",
+        recorded,
     )
-
-
-def update_wandb_run(
-    job_dir: Path,
-    record: dict[str, Any],
-    job_cfg: DictConfig,
-    values: dict[str, float],
-    pictures: dict[str, Path] | None = None,
-) -> None:
-    """Add summary values (and pictures) to the job's W&B run (same id), offline: ``wandb sync`` uploads."""
-    import wandb
-
-    logger = job_cfg.get("logger") or {}
-    run = wandb.init(
-        id=record["wandb_id"],
-        resume="allow",
-        dir=str(job_dir),
-        mode="offline",
-        job_type="evaluate",
-        project=logger.get("project"),
-        entity=logger.get("entity"),
-        name=record.get("name"),
-        group=record.get("group"),
-    )
-    try:
-        run.summary.update(values)
-        if pictures:
-            run.log({f"pictures/{name}": wandb.Image(str(path)) for name, path in pictures.items()})
-    finally:
-        run.finish()
+    return "cpu"
 
 
 def evaluate_folder(cfg: DictConfig) -> dict[str, dict[str, Any]]:
@@ -129,8 +86,8 @@ def evaluate_folder(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     from vaezoo.evaluation.pipeline import check_eval_config
     from vaezoo.jobs.folder import find_jobs
 
-    if cfg.eval.metrics is not None:
-        check_eval_config(cfg.eval)
+    if cfg.eval.metrics is not None:  # a misspelt metric fails before any job is loaded
+        check_eval_config({"metrics": cfg.eval.metrics, "settings": cfg.eval.settings})
     jobs = [job for job in find_jobs(cfg.run) if job.status == "finished"]
     if not jobs:
         raise ConfigError(f"no finished vaezoo job in {cfg.run}; run= must be a job folder or a sweep folder")

@@ -49,7 +49,7 @@ def train_prior(cfg: DictConfig) -> dict[str, Any]:
     from torch.utils.data import DataLoader, TensorDataset
 
     from vaezoo.builder import build_loggers, resolve_hardware
-    from vaezoo.jobs.folder import write_json_atomically
+    from vaezoo.jobs.json_files import write_json_atomically
     from vaezoo.jobs.load import PRIOR_FILE, load_run
     from vaezoo.models.pixelcnn import PixelCNNPrior
     from vaezoo.training.pixels import image_grid, save_image_grid

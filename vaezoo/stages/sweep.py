@@ -23,7 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from vaezoo.errors import JobInterrupted, TrainingFailure, VaezooError
-from vaezoo.jobs.folder import write_json_atomically
+from vaezoo.jobs.json_files import write_json_atomically
 
 log = logging.getLogger("vaezoo")
 
@@ -174,24 +174,13 @@ def leaderboard_dir(sweep_dir: Path) -> Path:
 
 
 def log_leaderboard(config: DictConfig, board: Any, sweep_dir: Path) -> None:
-    import wandb
-
-    from vaezoo.builder import wandb_mode
+    """The leaderboard as one W&B table, in a run of job type "leaderboard" in the sweep's group."""
     from vaezoo.reports.leaderboard import wandb_table
+    from vaezoo.training.wandb_run import group_run
 
     experiment = config.hydra.runtime.choices.get("experiment")
     keys = swept_keys(config.hydra.overrides.task, config.hydra.sweeper.get("params"))
-    run = wandb.init(
-        project=config.logger.project,
-        entity=config.logger.entity,
-        group=config.logger.group or sweep_group(experiment, keys, sweep_dir.name),
-        job_type="leaderboard",
-        name=f"leaderboard:{sweep_dir.name}",
-        dir=str(leaderboard_dir(sweep_dir)),
-        mode=wandb_mode(config.logger),
-        reinit="create_new",
-    )
-    try:
+    group = config.logger.group or sweep_group(experiment, keys, sweep_dir.name)
+    name = f"leaderboard:{sweep_dir.name}"
+    with group_run(config.logger, leaderboard_dir(sweep_dir), name, group, job_type="leaderboard") as run:
         run.log({"leaderboard": wandb_table(board)})
-    finally:
-        run.finish()

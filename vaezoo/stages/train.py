@@ -17,6 +17,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from vaezoo.jobs.results import Results
+
 log = logging.getLogger("vaezoo")
 
 
@@ -39,15 +41,15 @@ def run_identity(cfg: DictConfig) -> tuple[Path, str, str | None, list[str]]:
     return job_dir, name, group, tags
 
 
-def measured_value(metric: str, report: dict[str, Any]) -> float | None:
+def measured_value(metric: str, report: Results) -> float | None:
     """A test-section key (``iw_bound_nats``) or a registered metric's value (``metrics.mig.mig``)."""
     if not metric.startswith("metrics."):
-        return report["test"].get(metric)
+        return report.test.get(metric)
     _, name, key = metric.split(".", 2)
-    return ((report.get("metrics") or {}).get(name, {}).get("values") or {}).get(key)
+    return report.metric_values(name).get(key)
 
 
-def paper_comparison(paper: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+def paper_comparison(paper: dict[str, Any], report: Results) -> dict[str, Any]:
     """The preset's published number beside the one measured here (same metric, same units)."""
     metric = paper["metric"]
     measured = measured_value(metric, report)
@@ -135,30 +137,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                     lg.experiment.finish(exit_code=exit_code)
 
 
-def draw_and_log_pictures(cfg: DictConfig, model: Any, datamodule: Any, job: Any, loggers: list) -> None:
-    """The latent-space pictures (:mod:`vaezoo.visualize`) into the job's images/, and onto its W&B run."""
-    from lightning.pytorch.loggers import WandbLogger
-
-    from vaezoo.visualize import draw_pictures
-
-    started = time.perf_counter()
-    drawn = draw_pictures(
-        model,
-        datamodule,
-        job.path / "images",
-        metrics_rows=job.metrics_rows(),
-        n_examples=int(cfg.pictures.n_examples),
-        ood=cfg.pictures.ood,
-        tsne_points=int(cfg.pictures.tsne_points),
-        seed=int(cfg.seed),
-    )
-    log.info("pictures (%s) drawn in %.1f s", ", ".join(drawn), time.perf_counter() - started)
-    for lg in loggers:
-        if isinstance(lg, WandbLogger):
-            for name, path in drawn.items():
-                lg.log_image(key=f"pictures/{name}", images=[str(path)])
-
-
 def check_resumable(job_dir: Path, module: Any) -> Path:
     """Load the checkpoint to resume from into ``module`` (weights only); one line when it does not fit."""
     from vaezoo.errors import ConfigError
@@ -202,23 +180,24 @@ def fit_and_report(
     ckpt_path: str | None,
     original: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Fit, test, evaluate and write results.json; returns the report.
+    """Fit, test, run the post-fit evaluation (:func:`vaezoo.post_fit.evaluate_model`) and write
+    results.json; returns the report.
 
     ``original`` is the results of the job that ``reproduce=`` reruns: the report then compares with it.
     """
     from lightning.pytorch.loggers import WandbLogger
 
-    from vaezoo.evaluation.ood import ood_batches_for
-    from vaezoo.evaluation.pipeline import build_context, check_eval_config, evaluate_metrics
-    from vaezoo.evaluation.registry import summary_values
-    from vaezoo.evaluation.test_report import evaluate, first_examples
     from vaezoo.jobs.folder import Job
     from vaezoo.jobs.provenance import environment
     from vaezoo.jobs.reproduce import report_reproduction
+    from vaezoo.post_fit import PostFit, PostFitSettings, evaluate_model
+    from vaezoo.training.wandb_run import log_pictures, write_summary
 
     job_dir = Path(trainer.default_root_dir)
+    job = Job(job_dir)
     resume = ckpt_path is not None
-    check_eval_config(cfg.eval)  # an unknown metric or setting fails now, not after training
+    settings = PostFitSettings.from_config(cfg)
+    settings.check()  # an unknown metric or setting fails now, not after training
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     train_seconds = time.perf_counter() - started
@@ -226,65 +205,58 @@ def fit_and_report(
     trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
     if not trainer.is_global_zero:
         return {"best_val_elbo_nats": None, "rank": trainer.global_rank}
-    # The report is computed on rank 0 alone over the whole test split, as in a single-process run.
-    test_batches = datamodule.loader("test", batch_size=cfg.eval.batch_size)
-    if cfg.eval.get("max_examples"):
-        test_batches = first_examples(test_batches, int(cfg.eval.max_examples))
-    module.model.to(trainer.strategy.root_device)
-    test_report = evaluate(
-        module.model, test_batches, cfg.eval.iw_k, cfg.eval.iw_chunk, cfg.eval.active_units_threshold
-    )
-    ood_name, ood_batches = ood_batches_for(cfg.dataset, cfg.eval, datamodule.info.shape)
-    context = build_context(
-        module.model,
-        datamodule,
-        test_batches,
-        cfg.dataset.name,
-        str(cfg.dataset.get("root")),
-        int(cfg.seed),
-        ood_batches=ood_batches,
-    )
-    context.extras["ood_dataset"] = ood_name
-    metrics = evaluate_metrics(cfg.eval, context)
-    report = {
-        "model": cfg.model.name,
-        "dataset": cfg.dataset.name,
-        "likelihood": cfg.likelihood._target_.rsplit(".", 1)[-1],
-        "kl": cfg.kl._target_.rsplit(".", 1)[-1],
-        "beta": float(cfg.beta),
-        "seed": int(cfg.seed),
-        "test": test_report,
-        "metrics": metrics,
-        "best_val_elbo_nats": float(checkpoint.best_model_score)
+    # The post-fit evaluation runs on rank 0 alone over the whole test split, as in a single-process run.
+    device = str(trainer.strategy.root_device)
+    report = Results(
+        model=cfg.model.name,
+        dataset=cfg.dataset.name,
+        likelihood=cfg.likelihood._target_.rsplit(".", 1)[-1],
+        kl=cfg.kl._target_.rsplit(".", 1)[-1],
+        beta=float(cfg.beta),
+        seed=int(cfg.seed),
+        best_val_elbo_nats=float(checkpoint.best_model_score)
         if checkpoint.best_model_score is not None
         else None,
-        "epochs": trainer.current_epoch,
-        "steps": trainer.global_step,
-        "train_seconds": round(train_seconds, 2),
-        "device": str(trainer.strategy.root_device),
-        "world_size": trainer.world_size,
-        "global_batch_size": getattr(datamodule, "batch_size", 0) * trainer.world_size,
-        "resumed": bool(resume),
-        "checkpoints": {"best": best, "last": checkpoint.last_model_path or None},
-        "job_dir": str(job_dir),
-        "environment": environment(str(trainer.strategy.root_device)),
-        "lr_schedule": module.schedule.record() if module.schedule is not None else None,
-    }
-    if cfg.get("paper"):
-        report["paper"] = paper_comparison(OmegaConf.to_container(cfg.paper, resolve=True), report)
-    if original is not None:
-        report["reproduction"] = report_reproduction(Path(cfg.reproduce), original, report)
-    Job(job_dir).write_results(report)  # strict JSON: a NaN becomes null, with the reason under "nulls"
-    if cfg.pictures.enabled:
-        draw_and_log_pictures(cfg, module.model, datamodule, Job(job_dir), loggers)
+        epochs=trainer.current_epoch,
+        steps=trainer.global_step,
+        train_seconds=round(train_seconds, 2),
+        device=device,
+        world_size=trainer.world_size,
+        global_batch_size=getattr(datamodule, "batch_size", 0) * trainer.world_size,
+        resumed=bool(resume),
+        checkpoints={"best": best, "last": checkpoint.last_model_path or None},
+        job_dir=str(job_dir),
+        environment=environment(device),
+        lr_schedule=module.schedule.record() if module.schedule is not None else None,
+    )
+
+    def write_results(measured: PostFit) -> None:
+        report.test, report.metrics = measured.test, measured.metrics
+        if cfg.get("paper"):
+            report.paper = paper_comparison(OmegaConf.to_container(cfg.paper, resolve=True), report)
+        if original is not None:
+            report.reproduction = report_reproduction(Path(cfg.reproduce), original, report.to_dict())
+        job.write_results(report)  # strict JSON: a NaN becomes null, with the reason under "nulls"
+
+    for lg in loggers:  # metrics.csv complete on disk: the curves picture reads it
+        if not isinstance(lg, WandbLogger):
+            lg.save()
+    post_fit = evaluate_model(
+        module.model,
+        datamodule,
+        cfg.dataset,
+        settings.with_device(device),
+        job_dir / "images",
+        metrics_rows=job.metrics_rows(),
+        measured=write_results,
+    )
     for lg in loggers:
         if isinstance(lg, WandbLogger):
-            lg.experiment.summary.update(
-                {f"test/{k}": v for k, v in test_report.items() if isinstance(v, (int, float))}
-                | summary_values(metrics)
-            )
-            if report["best_val_elbo_nats"] is not None:
-                lg.experiment.summary["best/val/elbo"] = report["best_val_elbo_nats"]
+            write_summary(lg.experiment, post_fit.summary())
+            log_pictures(lg.experiment, post_fit.pictures)
+            if report.best_val_elbo_nats is not None:
+                write_summary(lg.experiment, {"best/val/elbo": report.best_val_elbo_nats})
+    test_report = post_fit.test
     log.info(
         "test ELBO %.2f nats, IW bound (k=%s) %s, active units %d/%d",
         test_report["elbo_nats"],
@@ -298,4 +270,4 @@ def fit_and_report(
         job_dir,
         ", wandb/" if any(isinstance(lg, WandbLogger) for lg in loggers) else "",
     )
-    return report
+    return report.to_dict()

@@ -1,4 +1,5 @@
-"""Per-example ELBO and KL histograms, test set against an out-of-distribution set, with their AUROC.
+"""Per-example ELBO and KL histograms, test set against an out-of-distribution set, with their AUROC
+(:func:`vaezoo.evaluation.ood.ood_auroc`, the one the ``ood_auroc`` metric reports).
 
 The out-of-distribution set is made from the same test images (``pictures.ood``: rotated or inverted), so
 it needs no second dataset. The AUROC scores -ELBO (or KL) as an anomaly score: 1 separates perfectly,
@@ -10,18 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch import Tensor
 
+from vaezoo.evaluation.ood import ood_auroc
 from vaezoo.visualize import OOD_TRANSFORMS, Scene, picture
 from vaezoo.visualize.figures import figure, save
-
-
-def auroc(inliers: np.ndarray, outliers: np.ndarray) -> float:
-    """Area under the ROC curve of a score that should be higher for outliers."""
-    from sklearn.metrics import roc_auc_score
-
-    labels = np.r_[np.zeros(len(inliers)), np.ones(len(outliers))]
-    return float(roc_auc_score(labels, np.r_[inliers, outliers]))
 
 
 def per_example(scene: Scene, x: Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -36,8 +31,6 @@ def per_example(scene: Scene, x: Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 
 def torch_stack(*columns: Tensor) -> Tensor:
-    import torch
-
     return torch.stack([c.float() for c in columns], dim=1)
 
 
@@ -61,7 +54,8 @@ def draw(scene: Scene, path: Path) -> Path:
         ax.hist(a, bins=bins, alpha=0.6, label="test")
         ax.hist(b, bins=bins, alpha=0.6, label=f"{scene.ood} test")
         ax.set_xlabel(f"per-example {name} (nats)")
-        ax.set_title(f"{name}: AUROC {auroc(score_sign * a, score_sign * b):.3f}", fontsize=10)
+        area = ood_auroc(torch.from_numpy(score_sign * a), torch.from_numpy(score_sign * b))
+        ax.set_title(f"{name}: AUROC {area:.3f}", fontsize=10)
         ax.legend(fontsize=8)
     fig.suptitle(f"Test images against {scene.ood} test images ({len(scene.x)} each)", fontsize=10)
     return save(fig, path)

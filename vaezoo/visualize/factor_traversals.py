@@ -1,44 +1,24 @@
 """On data with known factors of variation (dSprites-like), traverse for each factor the latent dimension
 that is most informative about it (mutual information between the discretised posterior mean and the
-factor's values), so a row shows whether that factor has its own unit."""
+factor's values, by :mod:`vaezoo.evaluation.information`, as MIG measures it), so a row shows whether
+that factor has its own unit."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from vaezoo.evaluation.information import mutual_information
 from vaezoo.visualize import Scene, picture
 from vaezoo.visualize.figures import labelled_grid, number
 from vaezoo.visualize.traversals import sweep_values, traverse
 
-BINS = 20
-
-
-def discretise(values: np.ndarray, bins: int = BINS) -> np.ndarray:
-    """Equal-frequency bins of one column (unchanged when it already has few distinct values)."""
-    if len(np.unique(values)) <= bins:
-        return np.unique(values, return_inverse=True)[1]
-    edges = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
-    return np.digitize(values, edges)
-
-
-def mutual_information(codes: Tensor, factors: Tensor) -> np.ndarray:
-    """MI in nats between every latent dimension and every factor: [D, F]."""
-    from sklearn.metrics import mutual_info_score
-
-    c = codes.double().cpu().numpy()
-    f = factors.double().cpu().numpy().reshape(len(c), -1)
-    binned_c = [discretise(c[:, d]) for d in range(c.shape[1])]
-    binned_f = [discretise(f[:, k]) for k in range(f.shape[1])]
-    return np.array([[mutual_info_score(bf, bc) for bf in binned_f] for bc in binned_c])
-
 
 def most_informative(codes: Tensor, factors: Tensor) -> list[tuple[int, float]]:
     """For each factor, the (dimension, MI) that carries most information about it."""
-    mi = mutual_information(codes, factors)
+    mi = mutual_information(codes.double().cpu().numpy(), factors.double().cpu().numpy())
     return [(int(mi[:, k].argmax()), float(mi[:, k].max())) for k in range(mi.shape[1])]
 
 
