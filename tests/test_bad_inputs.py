@@ -15,34 +15,21 @@ import json
 import shutil
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import TINY, run_cli, shared_datasets
-
-FAST = [*TINY, "logger=csv", "trainer.max_epochs=1"]
-ON_CPU = [a for a in FAST if not a.startswith("dataset=")]  # with another dataset
-NO_HARDWARE = [a for a in FAST if not a.startswith("hardware=")]
-MARKER = "UNPICKLED_MARKER"
-# An online W&B whose server refuses connections at once (nothing listens on port 9).
-UNREACHABLE_WANDB = {"WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_API_KEY": "a" * 40}
-
-
-@dataclass
-class Case:
-    """One bad input: command-line args ({job}, {copy}, {data}, {runs} are filled in per case)."""
-
-    id: str
-    args: list[str]
-    expect: tuple[str, ...]  # words the last stderr line must contain
-    status: int = 2
-    prepare: Callable[[Path, Path], None] | None = None  # (copy of the job, data folder)
-    module: str = "vaezoo"
-    env: dict[str, str] = field(default_factory=dict)
-    check: Callable[[Path], None] | None = None  # given the runs folder, after the run
+from tests.bad_input_case import (
+    FAST,
+    MARKER,
+    NO_HARDWARE,
+    ON_CPU,
+    UNREACHABLE_WANDB,
+    Case,
+    more_cases,
+)
+from tests.conftest import run_cli, shared_datasets
 
 
 # --- preparing broken inputs ---------------------------------------------------------------------------
@@ -362,6 +349,7 @@ CASES = [
         status=1,
         check=failed_json_names("DiskFull", "last.ckpt"),
     ),
+    *more_cases(),  # tests/cases_*.py: the catalogue's parts kept beside the code they try
 ]
 
 
@@ -390,6 +378,8 @@ def test_the_catalogue_is_large_and_unique():
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case: Case, finished_job: Path, tmp_path: Path) -> None:
+    if case.cannot_run and (reason := case.cannot_run()):
+        pytest.skip(reason)
     copy, data, runs = tmp_path / "copy", tmp_path / "data", tmp_path / "runs"
     shutil.copytree(finished_job, copy)
     data.mkdir()
