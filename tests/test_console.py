@@ -18,6 +18,7 @@ def test_a_training_run_prints_lightning_lines_once_and_none_of_its_noise(tmp_pa
     for line in ("GPU available: False, used: False", "`Trainer.fit` stopped: `max_epochs=2` reached."):
         assert console.count(line) == 1, (line, console[-4000:])
     noises = ("💡 Tip", "litlogger", "litmodels", "LeafSpec", "Using ModelCheckpoint", "def training_step")
+    noises += ("exists and is not empty", "anonymous setting")  # CSV logger's folder, W&B's deprecation
     for noise in noises:
         assert noise not in console, (noise, console[-4000:])
     assert console.count("is smaller than the logging interval Trainer(log_every_n_steps=50)") == 1
@@ -33,7 +34,13 @@ def test_only_the_listed_warnings_are_dropped():
             warnings.warn(message, UserWarning, stacklevel=1)
         warnings.warn("`isinstance(x, LeafSpec)` is deprecated", FutureWarning, stacklevel=1)
         warnings.warn("Using ModelCheckpoint with a monitor that was never logged", UserWarning, stacklevel=1)
+        folder = "Experiment logs directory /r/job/ exists and is not empty. Previous log files in this "
+        warnings.warn(
+            folder + "directory will be deleted when the new ones are saved!", UserWarning, stacklevel=1
+        )
+        warnings.warn("Experiment logs directory /r/job/ is missing", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == [
         "`isinstance(x, LeafSpec)` is deprecated",
         "Using ModelCheckpoint with a monitor that was never logged",
+        "Experiment logs directory /r/job/ is missing",
     ]

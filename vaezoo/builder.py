@@ -142,7 +142,7 @@ def build_loggers(
         def wandb_logger(mode: str) -> Any:
             import wandb
 
-            return WandbLogger(
+            logger = WandbLogger(
                 project=cfg.logger.project,
                 entity=cfg.logger.entity,
                 name=run_name,
@@ -156,6 +156,10 @@ def build_loggers(
                 log_model=bool(cfg.logger.get("log_checkpoints", False)),
                 settings=wandb.Settings(init_timeout=float(cfg.logger.get("init_timeout", 25))),
             )
+            # Lightning always passes anonymous=None, which W&B answers on every run with a warning
+            # that the setting has no effect; vaezoo never sets it.
+            logger._wandb_init.pop("anonymous", None)
+            return logger
 
         logger = wandb_logger(mode)
         if mode == "online":

@@ -11,7 +11,11 @@ and shows three messages that ask nothing of the user:
   (``lightning/pytorch/utilities/_pytree.py``), on every fit and test;
 * ModelCheckpoint's "Using ModelCheckpoint with manual optimization and every_n_train_steps, but no
   pre-optimization state was saved" with a code snippet: vaezoo optimises manually and saves the state
-  *after* the step on purpose (its ``global_step`` counts that step, so a resume continues from it).
+  *after* the step on purpose (its ``global_step`` counts that step, so a resume continues from it);
+* the CSV logger's "Experiment logs directory … exists and is not empty. Previous log files … will be
+  deleted": a job folder always holds ``.hydra/`` and ``vaezoo.log`` before the logger starts, and a
+  resumed job's ``metrics.csv`` is renamed aside before (``metrics.before-resume-N.csv``), so nothing
+  of the user's is deleted.
 
 Each filter matches one exact message; every other warning and log line still shows.
 """
@@ -55,10 +59,19 @@ def one_console() -> None:
     one_lightning_handler()
 
 
+#: The CSV logger's warning, whose middle is the job folder's path.
+CSV_FOLDER_NOT_EMPTY = (
+    r"Experiment logs directory .* exists and is not empty\. Previous log files in this directory will be "
+    r"deleted when the new ones are saved!"
+)
+
+
 def drop_lightning_warnings() -> None:
-    """Ignore exactly the warnings in :data:`LIGHTNING_WARNINGS`; every other warning still shows."""
+    """Ignore exactly the warnings in :data:`LIGHTNING_WARNINGS` and :data:`CSV_FOLDER_NOT_EMPTY`;
+    every other warning still shows."""
     for message in LIGHTNING_WARNINGS:
         warnings.filterwarnings("ignore", message=re.escape(message))
+    warnings.filterwarnings("ignore", message=CSV_FOLDER_NOT_EMPTY)
 
 
 def one_lightning_handler() -> None:
