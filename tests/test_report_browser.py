@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -138,5 +140,107 @@ def test_report_in_headless_chromium(finished_sweep, tmp_path: Path):
         screenshot = tmp_path / "report.png"
         driver.save_screenshot(str(screenshot))
         assert screenshot.stat().st_size > 10_000
+    finally:
+        driver.quit()
+
+
+# --- a job folder named like a script ------------------------------------------------------------------
+# A folder name cannot hold '/': "<!--" opens a JavaScript comment that swallows the link's trailing /.
+PAYLOAD = "javascript:void(document.title='pwned')<!--"
+ENCODED = (
+    "javascript%3Avoid%28document.title=%27pwned%27%29%3C%21--/"  # its link in the report: a relative path
+)
+
+
+def chromium_driver():
+    """Headless Chromium through Selenium, catching CSP violations from the first script on."""
+    chromium, driver_path = browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.add_argument("--window-size=1400,1000")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CATCH_VIOLATIONS})
+    return driver
+
+
+def hostile_sweep(folder: Path) -> Path:
+    """Two finished jobs, one in a folder named like a javascript: URL (no training: job files only)."""
+    from tests.test_leaderboard import fake_job
+
+    base = {"log_px_z_nats": -20.0, "active_units": 8, "latent_units": 10}
+    fake_job(folder / "0_beta=1", ["beta=1"], {**base, "elbo_nats": -25.0, "kl_nats": 5.0})
+    fake_job(folder / PAYLOAD, ["beta=4"], {**base, "elbo_nats": -27.0, "kl_nats": 1.0})
+    return folder
+
+
+def test_a_javascript_folder_link_runs_nothing_and_the_report_still_works(tmp_path: Path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from vaezoo.reports.html import write_report
+
+    sweep = hostile_sweep(tmp_path / "sweep")
+    report = write_report(sweep)
+    driver = chromium_driver()
+    try:
+        driver.get(report.as_uri())
+        title = driver.title
+        assert title.startswith("vaezoo report")
+        # The report's own scripts run under the hash-only CSP: plotly draws, the table sorts and filters.
+        assert driver.execute_script("return typeof Plotly") == "object"
+        assert len(driver.find_elements(By.CSS_SELECTOR, ".plotly-graph-div .main-svg")) >= 2
+        header = next(h for h in driver.find_elements(By.CSS_SELECTOR, "#board th") if h.text.strip() == "KL")
+        header.click()
+        first = driver.find_element(By.CSS_SELECTOR, "#board tbody tr td").text
+        header.click()
+        assert driver.find_element(By.CSS_SELECTOR, "#board tbody tr td").text != first
+        driver.find_element(By.ID, "filter").send_keys("beta=4")
+        visible = [r for r in driver.find_elements(By.CSS_SELECTOR, "#board tbody tr") if r.is_displayed()]
+        assert len(visible) == 1 and "beta=4" in visible[0].text
+        assert driver.execute_script("return window.__violations") == []
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+
+        # Clicking the job's folder link opens the folder (a relative file: path), runs nothing.
+        (link,) = [
+            a for a in driver.find_elements(By.LINK_TEXT, "job folder") if "pwned" in a.get_attribute("href")
+        ]
+        assert link.get_attribute("href") == f"{sweep.resolve().as_uri()}/{ENCODED}"
+        link.click()
+        WebDriverWait(driver, 10).until(lambda d: d.current_url != report.as_uri())
+        time.sleep(1)  # time enough for a script the click might have started
+        assert driver.title != "pwned"
+        assert driver.current_url == f"{sweep.resolve().as_uri()}/{ENCODED}"
+
+        # Even a raw javascript: link, had one slipped into the page, is blocked by the CSP.
+        raw = report.with_name("raw.html")
+        raw.write_text(report.read_text().replace(f"href='{ENCODED}'", 'href="' + PAYLOAD + '"'))
+        driver.get(raw.as_uri())
+        assert driver.execute_script("return typeof Plotly") == "object"
+        (raw_link,) = [
+            a for a in driver.find_elements(By.LINK_TEXT, "job folder") if "pwned" in a.get_attribute("href")
+        ]
+        assert raw_link.get_attribute("href") == PAYLOAD
+        raw_link.click()
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.__violations.length"))
+        time.sleep(1)
+        assert driver.title == title != "pwned"
+        violations = driver.execute_script("return window.__violations")
+        assert any("script-src" in v for v in violations), violations
+
+        # The control: without the CSP, the same raw link does run its script.
+        open_page = report.with_name("no-csp.html")
+        open_page.write_text(re.sub(r"<meta http-equiv='Content-Security-Policy'[^>]*>", "", raw.read_text()))
+        driver.get(open_page.as_uri())
+        (open_link,) = [
+            a for a in driver.find_elements(By.LINK_TEXT, "job folder") if "pwned" in a.get_attribute("href")
+        ]
+        open_link.click()
+        WebDriverWait(driver, 10).until(lambda d: d.title == "pwned")
     finally:
         driver.quit()

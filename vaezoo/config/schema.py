@@ -86,50 +86,162 @@ def _lists_of_ints(v: Any) -> bool:
     return isinstance(v, list) and all(isinstance(h, list) and _ints_or_int(h) for h in v)
 
 
+def _ints(v: Any) -> bool:
+    """A non-empty list of integers >= 1 (channels per convolution)."""
+    return isinstance(v, list) and bool(v) and all(_int(1)(x) for x in v)
+
+
+def _widths(v: Any) -> bool:
+    """An MLP's hidden widths (a list of integers >= 1, empty: none) or a conv net's one width."""
+    return _int(1)(v) or (isinstance(v, list) and all(_int(1)(x) for x in v))
+
+
+def _fraction(v: Any, low_open: bool, high_open: bool) -> bool:
+    if not _num()(v):
+        return False
+    return (v > 0 if low_open else v >= 0) and (v < 1 if high_open else v <= 1)
+
+
+def _size(v: Any) -> bool:
+    """A square side or [height, width], in pixels."""
+    return _int(1)(v) or (isinstance(v, list) and len(v) == 2 and all(_int(1)(x) for x in v))
+
+
+def _devices(v: Any) -> bool:
+    """Lightning's devices: -1 (every visible one) or a count >= 1."""
+    return _int(1)(v) or (_int()(v) and v == -1)
+
+
 # path -> (check, what a good value is). Applied when the key exists, whatever group provides it.
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (_int(0), "an integer >= 0, e.g. seed=1"),
     "beta": (_num(0), "a number >= 0, e.g. beta=4"),
     "trainer.max_epochs": (_int(1), "an integer >= 1, e.g. trainer.max_epochs=10"),
-    "trainer.log_every_n_steps": (_int(1), "an integer >= 1"),
-    "trainer.check_val_every_n_epoch": (_int(1), "an integer >= 1"),
+    "trainer.log_every_n_steps": (_int(1), "an integer >= 1, e.g. trainer.log_every_n_steps=50"),
+    "trainer.check_val_every_n_epoch": (_int(1), "an integer >= 1, e.g. trainer.check_val_every_n_epoch=1"),
     "optimizer.lr": (_num(0, strict=True), "a number > 0, e.g. optimizer.lr=1e-3"),
     "optimizer.eps": (_num(0, strict=True), "a number > 0, e.g. optimizer.eps=1e-8"),
-    "optimizer.weight_decay": (_num(0), "a number >= 0"),
+    "optimizer.weight_decay": (_num(0), "a number >= 0, e.g. optimizer.weight_decay=0"),
     "optimizer.betas": (_betas, "two numbers in [0, 1), e.g. optimizer.betas=[0.9,0.999]"),
-    "optimizer.clip_norm": (_optional(_num(0, strict=True)), "a number > 0 or null"),
-    "optimizer.grad_skip_threshold": (_optional(_num(0, strict=True)), "a number > 0 or null"),
-    "optimizer.max_consecutive_skips": (_int(1), "an integer >= 1"),
-    "objective.k": (_int(1), "an integer >= 1 (1: ELBO, > 1: IWAE bound)"),
+    "optimizer.clip_norm": (
+        _optional(_num(0, strict=True)),
+        "a number > 0 or null, e.g. optimizer.clip_norm=100",
+    ),
+    "optimizer.grad_skip_threshold": (
+        _optional(_num(0, strict=True)),
+        "a number > 0 or null, e.g. optimizer.grad_skip_threshold=5000",
+    ),
+    "optimizer.max_consecutive_skips": (_int(1), "an integer >= 1, e.g. optimizer.max_consecutive_skips=100"),
+    "objective.k": (_int(1), "an integer >= 1 (1: ELBO, > 1: IWAE bound), e.g. objective.k=5"),
     "model.latent_dim": (
         _ints_or_int,
         "an integer >= 1 (hvae, stacked: or a list of them), e.g. model.latent_dim=20",
     ),
     "model.between": (_lists_of_ints, "a list of lists of integers >= 1, e.g. model.between=[[100,100]]"),
-    "model.num_layers": (_int(1), "an integer >= 1"),
-    "model.width": (_int(1), "an integer >= 1"),
+    "model.num_layers": (_int(1), "an integer >= 1, e.g. model.num_layers=3"),
+    "model.width": (_int(1), "an integer >= 1, e.g. model.width=256"),
     "dataset.batch_size": (_int(1), "an integer >= 1, e.g. dataset.batch_size=128"),
-    "dataset.eval_batch_size": (_int(1), "an integer >= 1"),
+    "dataset.eval_batch_size": (_int(1), "an integer >= 1, e.g. dataset.eval_batch_size=500"),
     "dataset.val_size": (
         _count_or_fraction,
-        "an integer >= 0, or a fraction in (0, 1) where the dataset takes one",
+        "an integer >= 0, or a fraction in (0, 1) where the dataset takes one, e.g. dataset.val_size=1000",
     ),
-    "dataset.test_size": (_count_or_fraction, "an integer >= 0 or a fraction in (0, 1)"),
+    "dataset.test_size": (
+        _count_or_fraction,
+        "an integer >= 0 or a fraction in (0, 1), e.g. dataset.test_size=0.1",
+    ),
     "eval.iw_k": (_int(1), "an integer >= 1 (samples for the importance-weighted bound), e.g. eval.iw_k=100"),
-    "eval.iw_chunk": (_int(1), "an integer >= 1"),
-    "eval.batch_size": (_int(1), "an integer >= 1"),
-    "eval.active_units_threshold": (_num(0), "a number >= 0"),
-    "eval.max_examples": (_optional(_int(1)), "an integer >= 1 or null"),
+    "eval.iw_chunk": (_int(1), "an integer >= 1, e.g. eval.iw_chunk=100"),
+    "eval.batch_size": (_int(1), "an integer >= 1, e.g. eval.batch_size=50"),
+    "eval.active_units_threshold": (_num(0), "a number >= 0, e.g. eval.active_units_threshold=0.01"),
+    "eval.max_examples": (_optional(_int(1)), "an integer >= 1 or null, e.g. eval.max_examples=1000"),
     "images.n_images": (_int(1), "an integer >= 1, e.g. images.n_images=64"),
-    "images.every_n_epochs": (_int(1), "an integer >= 1"),
-    "checkpoint.every_n_train_steps": (_optional(_int(1)), "an integer >= 1 or null"),
-    "logger.name": (_one_of("wandb", "csv", "none"), "wandb, csv or none (logger=wandb|csv|none)"),
+    "images.every_n_epochs": (_int(1), "an integer >= 1, e.g. images.every_n_epochs=5"),
+    "checkpoint.every_n_train_steps": (
+        _optional(_int(1)),
+        "an integer >= 1 or null, e.g. checkpoint.every_n_train_steps=500",
+    ),
+    "logger.name": (_one_of("wandb", "csv", "none"), "wandb, csv or none, e.g. logger=csv"),
     "logger.mode": (
         _one_of("online", "offline", "disabled", "run", "dryrun"),
-        "online, offline or disabled (logger.mode= or the WANDB_MODE environment variable)",
+        "online, offline or disabled (or the WANDB_MODE environment variable), e.g. logger.mode=offline",
     ),
-    "logger.if_unreachable": (_one_of("offline", "fail"), "offline or fail"),
-    "logger.init_timeout": (_num(1), "a number of seconds >= 1"),
+    "logger.if_unreachable": (_one_of("offline", "fail"), "offline or fail, e.g. logger.if_unreachable=fail"),
+    "logger.init_timeout": (_num(1), "a number of seconds >= 1, e.g. logger.init_timeout=25"),
+    "trainer.num_sanity_val_steps": (
+        lambda v: _int(-1)(v),
+        "an integer >= -1 (-1: every validation batch, 0: none), e.g. trainer.num_sanity_val_steps=0",
+    ),
+    "optimizer.lr_schedule.stages": (_int(1), "an integer >= 1, e.g. optimizer.lr_schedule.stages=8"),
+    "optimizer.lr_schedule.decay_per_stage": (
+        lambda v: _fraction(v, low_open=True, high_open=False),
+        "a number in (0, 1], e.g. optimizer.lr_schedule.decay_per_stage=0.72",
+    ),
+    # kl=... options (conf/kl/): their schedules' parameters.
+    "kl.beta": (_num(0), "a number >= 0; set the top-level beta instead, e.g. beta=4"),
+    "kl.gamma": (_num(0), "a number >= 0, e.g. kl.gamma=1000"),
+    "kl.max_capacity": (_num(0), "a number of nats >= 0 (the KL target C), e.g. kl.max_capacity=25"),
+    "kl.anneal_steps": (_int(1), "an integer >= 1, e.g. kl.anneal_steps=100000"),
+    "kl.warmup_steps": (_int(1), "an integer >= 1, e.g. kl.warmup_steps=2000"),
+    "kl.cycles": (_int(1), "an integer >= 1, e.g. kl.cycles=4"),
+    "kl.ramp_fraction": (
+        lambda v: _fraction(v, low_open=True, high_open=False),
+        "a number in (0, 1], e.g. kl.ramp_fraction=0.5",
+    ),
+    "kl.lambda_": (_num(0), "a number of nats >= 0, e.g. kl.lambda_=0.1"),
+    # likelihood=... options (conf/likelihood/).
+    "likelihood.sigma": (_num(0, strict=True), "a number > 0, e.g. likelihood.sigma=0.1"),
+    "likelihood.min_log_scale": (_num(), "a finite number, e.g. likelihood.min_log_scale=-7"),
+    # model=... options (conf/model/, conf/model/net/).
+    "model.logvar_bound": (_num(0, strict=True), "a number > 0, e.g. model.logvar_bound=8"),
+    "model.embedding_dim": (_int(1), "an integer >= 1, e.g. model.embedding_dim=16"),
+    "model.num_codes": (_int(1), "an integer >= 1, e.g. model.num_codes=128"),
+    "model.code_dim": (_int(1), "an integer >= 1, e.g. model.code_dim=32"),
+    "model.channels": (_ints, "a non-empty list of integers >= 1, e.g. model.channels=[32,64]"),
+    "model.res_blocks": (_int(0), "an integer >= 0, e.g. model.res_blocks=1"),
+    "model.commitment": (_num(0), "a number >= 0, e.g. model.commitment=0.25"),
+    "model.ema_decay": (
+        lambda v: _fraction(v, low_open=True, high_open=True),
+        "a number in (0, 1), e.g. model.ema_decay=0.99",
+    ),
+    "model.restart_every": (
+        _int(0),
+        "an integer >= 0 (0: never restart codes), e.g. model.restart_every=100",
+    ),
+    "model.restart_threshold": (_num(0), "a number >= 0, e.g. model.restart_threshold=1"),
+    "model.net.hidden": (
+        _widths,
+        "a list of integers >= 1 (mlp) or one integer >= 1 (conv), e.g. model.net.hidden=[400]",
+    ),
+    "model.net.channels": (_ints, "a non-empty list of integers >= 1, e.g. model.net.channels=[32,64,128]"),
+    # dataset=... options (conf/dataset/).
+    "dataset.split_seed": (_int(0), "an integer >= 0, e.g. dataset.split_seed=0"),
+    "dataset.num_workers": (
+        _int(0),
+        "an integer >= 0 (0: load in the main process), e.g. dataset.num_workers=4",
+    ),
+    "dataset.memory_limit_mb": (_num(0), "a number of MiB >= 0, e.g. dataset.memory_limit_mb=4096"),
+    "dataset.decode_workers": (
+        _optional(_int(0)),
+        "an integer >= 0 (0: decode in this process) or null (one per core), e.g. dataset.decode_workers=4",
+    ),
+    "dataset.image_size": (
+        _optional(_size),
+        "an integer >= 1, [height,width] or null, e.g. dataset.image_size=64",
+    ),
+    "dataset.crop": (_optional(_size), "an integer >= 1, [height,width] or null, e.g. dataset.crop=140"),
+    # hardware=... options (conf/hardware/).
+    "hardware.devices": (
+        _devices,
+        "an integer >= 1, or -1 for every visible device, e.g. hardware.devices=1",
+    ),
+    "hardware.num_nodes": (_int(1), "an integer >= 1, e.g. hardware.num_nodes=1"),
+    "hardware.num_threads": (_optional(_int(1)), "an integer >= 1 or null, e.g. hardware.num_threads=1"),
+    # The pictures drawn after testing, and a preset's published number (conf/experiment/repro_*.yaml).
+    "pictures.n_examples": (_int(1), "an integer >= 1, e.g. pictures.n_examples=1000"),
+    "pictures.tsne_points": (_int(2), "an integer >= 2, e.g. pictures.tsne_points=500"),
+    "paper.value": (_num(), "a finite number in the units of paper.metric, e.g. paper.value=-86.76"),
+    "paper.k": (_int(1), "an integer >= 1 (the paper's importance samples), e.g. paper.k=5000"),
 }
 
 

@@ -4,17 +4,24 @@ Everything is inlined (plotly.js from the plotly package's offline bundle, style
 and a Content-Security-Policy forbids every network request, so the file works offline and can be
 mailed. It reads job folders only through :mod:`vaezoo.jobs.folder`
 (via :func:`vaezoo.reports.leaderboard.leaderboard`).
+
+A job folder may come from someone else, so nothing read from it may run in the browser: the CSP
+admits only the page's own inline scripts, by their SHA-256 (no ``'unsafe-inline'``, so no
+``javascript:`` link or injected handler runs), every text and attribute is escaped, and the only
+links are anchors in the page and percent-encoded relative paths to the job folders.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from omegaconf import OmegaConf
 
@@ -38,11 +45,16 @@ IMAGE_ORDER = (
     "code_usage",
     "factor_traversals",
 )
-#: No request may leave the file: scripts, styles and images are inline or data: URLs.
-CSP = (
-    "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
-    "img-src data:; font-src data:"
+#: No request may leave the file: scripts, styles and images are inline or data: URLs. Scripts run only
+#: when their text hashes to one listed in script-src (:func:`content_security_policy`).
+CSP_REST = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+    "base-uri 'none'; form-action 'none'"
 )
+#: Characters left as they are in a job folder link, besides letters, digits and ``_.-~``
+#: (sweep job folders are named like ``0_beta=1,model.latent_dim=5``); ``:`` is always encoded, so
+#: a folder name never becomes a URL scheme.
+PATH_SAFE = "=,+@"
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222}
@@ -99,38 +111,101 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
     return out
 
 
+class Scripts:
+    """The page's own inline scripts: each is written through :meth:`tag`, which records its hash."""
+
+    def __init__(self) -> None:
+        self.hashes: list[str] = []
+
+    def tag(self, code: str) -> str:
+        if "</script" in code.lower():
+            raise ValueError("an inline script must not contain '</script'")
+        digest = base64.b64encode(hashlib.sha256(code.encode("utf-8")).digest()).decode("ascii")
+        self.hashes.append(f"'sha256-{digest}'")
+        return f"<script>{code}</script>"
+
+
+def content_security_policy(script_hashes: list[str]) -> str:
+    """Only the listed scripts may run: no 'unsafe-inline', so no javascript: URL or event handler."""
+    return f"script-src {' '.join(dict.fromkeys(script_hashes))}; {CSP_REST}"
+
+
+SCRIPT_ELEMENT = re.compile(r"<script\b[^>]*>(.*?)</script>", re.S | re.I)
+
+
 def render(board: Board, folder: Path, report_dir: Path) -> str:
     import plotly.offline
 
+    scripts = Scripts()
     finished = sum(r["status"] == "finished" for r in board.rows)
+    head_script = scripts.tag(plotly.offline.get_plotlyjs())
+    plots = [plot_html(fragment, scripts) for fragment in trade_off_plots(board)]
+    sections = [job_section(job, row, report_dir) for job, row in zip(board.jobs, board.rows, strict=True)]
+    table = board_table(board, report_dir)
+    tail_script = scripts.tag(SCRIPT)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">",
+        f"<meta http-equiv='Content-Security-Policy' content=\"{content_security_policy(scripts.hashes)}\">",
         f"<title>vaezoo report: {html.escape(folder.name)}</title><style>{STYLE}</style>",
-        f"<script>{plotly.offline.get_plotlyjs()}</script></head><body>",
+        f"{head_script}</head><body>",
         f"<h1>vaezoo report: {html.escape(str(folder))}</h1>",
         f"<p class='muted'>{len(board.rows)} jobs, {finished} finished. Click a column header to sort; type "
         "to filter. ↑: higher is better, ↓: lower is better (point at a column's name for its unit); "
         "best values in green, only in columns with a direction.</p>",
         "<h2 id='leaderboard'>Leaderboard</h2>",
         "<input id='filter' type='search' placeholder='filter rows, e.g. beta=4 or failed'>",
-        board_table(board, report_dir),
+        table,
         "<h2 id='trade-offs'>Trade-offs across the sweep</h2><div class='plots'>",
-        *trade_off_plots(board),
+        *plots,
         "</div>",
-        *(job_section(job, row, report_dir) for job, row in zip(board.jobs, board.rows, strict=True)),
-        f"<script>{SCRIPT}</script></body></html>",
+        *sections,
+        f"{tail_script}</body></html>",
     ]
-    return "\n".join(parts)
+    page = "\n".join(parts)
+    # Every script element in the page is one of ours: text from a job folder is escaped, so it
+    # cannot open one; if it ever did, its hash is not in the CSP and the browser would not run it.
+    if len(SCRIPT_ELEMENT.findall(page)) != len(scripts.hashes):
+        raise RuntimeError("the report holds a script element it did not write; report this as a bug")
+    return page
+
+
+def plot_html(fragment: str, scripts: Scripts) -> str:
+    """A plotly ``to_html`` fragment (a div and the script that draws it), its script hashed for the CSP.
+
+    Plotly writes ``<`` inside the figure's JSON as ``\\u003c``, so labels cannot close the script.
+    """
+    matches = list(SCRIPT_ELEMENT.finditer(fragment))
+    if not matches:  # a note such as "No finished job yet."
+        return fragment
+    if len(matches) > 1:
+        raise RuntimeError("a plotly figure came with more than one script; report this as a bug")
+    (match,) = matches
+    return fragment[: match.start()] + scripts.tag(match.group(1)) + fragment[match.end() :]
 
 
 def anchor(job: Job) -> str:
     return "job-" + re.sub(r"[^A-Za-z0-9_-]", "-", job.name)
 
 
-def relative_link(path: Path, report_dir: Path) -> str:
-    """A link that works from the file system wherever the report and the job folders sit together."""
-    return Path(os.path.relpath(path, report_dir)).as_posix()
+def relative_link(path: Path, report_dir: Path) -> str | None:
+    """The percent-encoded relative path from the report to ``path``, or None where there is none.
+
+    It works from the file system wherever the report and the job folders sit together. Each name is
+    percent-encoded (``:`` included), so a folder named ``javascript:alert(1)`` is the relative link
+    ``javascript%3Aalert%281%29``, never a URL with a scheme.
+    """
+    try:
+        relative = os.path.relpath(path, report_dir)
+    except ValueError:  # another drive (Windows): no relative path exists
+        return None
+    parts = Path(relative).parts
+    if not parts or Path(relative).is_absolute():
+        return None
+    link = "/".join(quote(part, safe=PATH_SAFE) for part in parts)
+    split = urlsplit(link)
+    if split.scheme or split.netloc or link.startswith(("/", "\\")) or "\\" in link:
+        return None
+    return link
 
 
 def header_cell(column: Column) -> str:
@@ -160,7 +235,7 @@ def board_table(board: Board, report_dir: Path) -> str:
                 text = f"failed: {html.escape(str(row.get('error', ''))[:120])}"
             data = "" if value is None else html.escape(str(value), quote=True)
             cells.append(f"<td class='{' '.join(classes)}' data-value=\"{data}\">{text}</td>")
-        rows.append(f"<tr class='{row['status']}'>{''.join(cells)}</tr>")
+        rows.append(f"<tr class='{html.escape(str(row['status']), quote=True)}'>{''.join(cells)}</tr>")
     body = "".join(rows)
     return f"<table id='board' class='board'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -188,7 +263,8 @@ def trade_off_plots(board: Board) -> list[str]:
     ]
     if not done:
         return ["<p class='muted'>No finished job yet.</p>"]
-    labels = [board.rows[i]["overrides"] for i in done]
+    # Plotly reads a subset of HTML in text (<a href>, <b>): labels from job folders are escaped for it.
+    labels = [html.escape(str(board.rows[i]["overrides"])) for i in done]
     figures = []
     rate = go.Figure(
         go.Scatter(
@@ -210,7 +286,7 @@ def trade_off_plots(board: Board) -> list[str]:
     figures.append(rate)
     ranked = [c.name for c in board.columns if c.better and c.name not in ("train s",)]
     for key, values in swept_values(board).items():
-        figures.append(against_key(board, key, values, [*ranked, "KL"]))
+        figures.append(against_key(board, html.escape(key), values, [*ranked, "KL"]))
     return [
         f.update_layout(margin=dict(l=60, r=20, t=60, b=50)).to_html(
             full_html=False, include_plotlyjs=False, config={"displaylogo": False}
@@ -257,9 +333,15 @@ def inline_png(path: Path) -> str:
 def job_section(job: Job, row: dict[str, Any], report_dir: Path) -> str:
     title = html.escape(f"{job.name}: {row['overrides']}")
     parts = [f"<h2 id='{anchor(job)}'>{title}</h2>"]
+    link = relative_link(job.path, report_dir)
+    folder = (
+        f"<a href='{html.escape(link, quote=True)}/'>job folder</a>"
+        if link is not None
+        else "job folder (not linked: no relative path from the report)"
+    )
     parts.append(
-        f"<p><a href='{html.escape(relative_link(job.path, report_dir))}/'>job folder</a> · "
-        f"<a href='#leaderboard'>back to the leaderboard</a> · status: {row['status']}</p>"
+        f"<p>{folder} · <a href='#leaderboard'>back to the leaderboard</a> · "
+        f"status: {html.escape(str(row['status']))}</p>"
     )
     if row["status"] == "failed":
         parts.append(f"<pre>{html.escape(json.dumps(job.failure, indent=2))}</pre>")
