@@ -14,6 +14,7 @@ files once the checkpoint is in the model.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,8 +22,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError
-from vaezoo.jobs.folder import read_job_config
-from vaezoo.jobs.safety import check_override_targets, load_checkpoint
+from vaezoo.jobs.folder import read_job_config, read_run_record
+from vaezoo.jobs.safety import check_checkpoint_owner, check_override_targets, load_checkpoint
+
+log = logging.getLogger("vaezoo")
 
 RUN_RECORD = "run.json"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
@@ -144,6 +147,39 @@ def check_checkpoint(job: Path) -> None:
     load_checkpoint(last_checkpoint(job), fallback=corrupt_checkpoint_fallback(job))
 
 
+def check_own_checkpoints(job: Path, state: dict, path: Path) -> None:
+    """Before a resume writes anything: ``path`` (the checkpoint it continues) and the best checkpoint
+    it names are this job's own, found by file name in the job's own ``checkpoints/`` folder.
+
+    The absolute path Lightning stored is a hint only (a moved or copied runs folder resumes); a best
+    checkpoint missing from the folder, or written by another job, is refused in one line.
+    """
+    check_checkpoint_owner(job, state, path)
+    folder = job / "checkpoints"
+    for key, callback in (state.get("callbacks") or {}).items():
+        if not str(key).startswith("ModelCheckpoint") or not isinstance(callback, dict):
+            continue
+        stored = callback.get("best_model_path")
+        if not stored:
+            continue
+        own = folder / Path(str(stored)).name
+        if not own.is_file():
+            raise ConfigError(
+                f"resume={job}: {path.name} names its best checkpoint {stored}, but no {own.name} is in "
+                f"this job's folder {folder}; a job reads only its own checkpoints: put this job's "
+                f"{own.name} back there, or start a new run"
+            )
+        if own.resolve() != path.resolve():
+            check_checkpoint_owner(job, load_checkpoint(own, fallback=corrupt_checkpoint_fallback(job)), own)
+        if Path(str(stored)) != own:
+            log.info(
+                "%s recorded its best checkpoint as %s; using %s of this job's folder",
+                path.name,
+                stored,
+                own,
+            )
+
+
 def _best_checkpoints(job: Path) -> list[Path]:
     return sorted((job / "checkpoints").glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
 
@@ -178,8 +214,9 @@ class RunRecord:
                     f"resume={resume} but this job's folder is {job_dir}; resume with "
                     "`python -m vaezoo resume=<job dir>`, which runs the job in its own folder"
                 )
-            if path.is_file():
-                record = cls(**json.loads(path.read_text()))
+            stored = read_run_record(path)
+            if stored is not None:
+                record = cls(**stored)
                 record.resumed += 1
             else:  # a job from before run.json existed: continue its checkpoint under a new W&B run
                 record = cls(wandb_id=secrets.token_hex(4), name=name, group=group, resumed=1)
