@@ -20,7 +20,7 @@ from vaezoo.jobs.provenance import compare_results, environment, environment_dif
 from vaezoo.jobs.results import FILE_NAME as RESULTS_FILE
 from vaezoo.jobs.results import load as load_results
 from vaezoo.jobs.resume import quote_path
-from vaezoo.jobs.safety import check_override_targets
+from vaezoo.jobs.safety import check_job_folder, check_override_targets
 
 log = logging.getLogger("vaezoo")
 
@@ -57,6 +57,7 @@ def reproduce_argv(args: list[str]) -> list[str]:
     # The same allow-list as resume=: a job folder someone sent may not name foreign classes.
     dropped = {a[1:].split("=", 1)[0] for a in extra if a.startswith("~")}
     check_override_targets(original, stored, dropped)
+    check_job_folder(job)
     return [*original, *extra, f"reproduce={quote_path(str(job), 'reproduce')}"]
 
 

@@ -23,7 +23,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from vaezoo.errors import ConfigError
 from vaezoo.jobs.folder import read_job_config, read_run_record
-from vaezoo.jobs.safety import check_checkpoint_owner, check_override_targets, load_checkpoint
+from vaezoo.jobs.safety import (
+    check_checkpoint_owner,
+    check_job_folder,
+    check_override_targets,
+    load_checkpoint,
+)
 
 log = logging.getLogger("vaezoo")
 
@@ -70,6 +75,7 @@ def resume_argv(args: list[str]) -> list[str]:
     ]
     dropped = {a[1:].split("=", 1)[0] for a in extra if a.startswith("~")}
     check_override_targets(original, stored, dropped)
+    check_job_folder(job)
     return [
         *original,
         *extra,

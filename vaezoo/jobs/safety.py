@@ -26,6 +26,38 @@ def check_config_targets(cfg: Any, source: Path | str) -> None:
     check_job_targets(cfg, source)
 
 
+def check_job_folder(job: Path) -> None:
+    """A job folder's config.yaml and run.json, read as data before Hydra starts (so a refused folder
+    gets nothing written into it): a config naming a class vaezoo does not build at that place, or a
+    malformed run.json, means the folder was not written by vaezoo as it is."""
+    from vaezoo.jobs.folder import RUN_RECORD, read_job_config, read_run_record
+
+    config = job / "config.yaml"
+    if config.is_file():
+        check_config_targets(read_job_config(config), config)
+    read_run_record(job / RUN_RECORD)
+
+
+def check_run_argument(program: str, args: list[str]) -> None:
+    """Before Hydra starts ``program run=<job or sweep folder>``: every job folder below checked by
+    :func:`check_job_folder`; a refusal is one line and exit 2."""
+    import sys
+
+    from vaezoo.errors import VaezooError
+    from vaezoo.jobs.folder import find_jobs
+
+    for arg in args:
+        folder = Path(arg[4:].strip("'\"")).expanduser() if arg.startswith("run=") else None
+        if folder is None or not folder.is_dir():
+            continue
+        try:
+            for job in find_jobs(folder):
+                check_job_folder(job.path)
+        except VaezooError as err:
+            print(f"{program}: error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+
 def _dropped(key: str, dropped: Iterable[str]) -> bool:
     return any(key == d or key.startswith(d + ".") for d in dropped)
 
