@@ -149,8 +149,10 @@ def _show(value: object) -> str:
 
 
 def check_checkpoint(job: Path) -> None:
-    """Load the checkpoint a resume would continue from (weights only); one line if it cannot be."""
-    load_checkpoint(last_checkpoint(job), fallback=corrupt_checkpoint_fallback(job))
+    """Load the checkpoint a resume would continue from (weights only), and check that it and the best
+    checkpoint it names are this job's own (:func:`check_own_checkpoints`); one line if not."""
+    path = last_checkpoint(job)
+    check_own_checkpoints(job, load_checkpoint(path, fallback=corrupt_checkpoint_fallback(job)), path)
 
 
 def check_own_checkpoints(job: Path, state: dict, path: Path) -> None:
