@@ -50,9 +50,10 @@ def test_checkpoints_record_the_job_id(trained: Path) -> None:
         assert torch.load(path, weights_only=True)["vaezoo_job_id"] == job_id, path.name
 
 
-def test_a_runs_folder_moved_with_mv_resumes_and_evaluates(trained: Path, tmp_path: Path) -> None:
+def test_a_runs_folder_moved_with_mv_resumes_and_evaluates(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    shutil.copytree(trained.parent, runs)
+    proc = run_cli([*ONE_EPOCH, f"hydra.run.dir={runs / 'job'}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     moved = tmp_path / "elsewhere"
     subprocess.run(["mv", str(runs), str(moved)], check=True)
     job = moved / "job"
