@@ -60,11 +60,13 @@ def test_a_runs_folder_moved_with_mv_resumes_and_evaluates(tmp_path: Path) -> No
     old_best = stored_best_path(job)
     assert not Path(old_best).exists()  # last.ckpt names a path that no longer exists
 
-    proc = run_cli([f"resume={job}", "trainer.max_epochs=2"], cwd=tmp_path)
+    # No further epoch, so no new best: the test stage must find the best checkpoint by its name here
+    # (it used to open the stored old path: a traceback, after metrics.csv had been renamed away).
+    proc = run_cli([f"resume={job}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     results = json.loads((job / "results.json").read_text())
-    assert results["resumed"] is True and results["epochs"] == 2
+    assert results["resumed"] is True
     assert Path(results["checkpoints"]["best"]).parent == (job / "checkpoints").resolve()
     assert Path(results["checkpoints"]["best"]).is_file()
     assert (job / "metrics.before-resume-1.csv").is_file() and (job / "metrics.csv").is_file()
@@ -89,9 +91,11 @@ def test_a_copied_job_resumes_from_its_own_checkpoints(trained: Path, tmp_path: 
                 original / "checkpoints" / Path(callback["best_model_path"]).name
             )
     torch.save(state, copy / "checkpoints" / "last.ckpt")
+    for path in (original / "checkpoints").glob("best-*.ckpt"):  # reading it would fail loudly
+        path.write_bytes(b"not this job's checkpoint")
     before = folder_hash(original)
 
-    proc = run_cli([f"resume={copy}", "trainer.max_epochs=2"], cwd=tmp_path)
+    proc = run_cli([f"resume={copy}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     best = Path(json.loads((copy / "results.json").read_text())["checkpoints"]["best"])
     assert best.parent == (copy / "checkpoints").resolve()
