@@ -139,3 +139,13 @@ def test_the_job_checkpoint_keeps_lightnings_state_key(tmp_path: Path) -> None:
     assert restored.best_model_path == here and list(restored.best_k_models) == [here]
     assert restored.last_model_path == str(Path(restored.dirpath) / "last.ckpt")
     assert float(restored.best_model_score) == -90.0  # the score survives the move too
+
+
+def test_a_job_that_lost_run_json_keeps_its_checkpoints_id(trained: Path, tmp_path: Path) -> None:
+    job = tmp_path / "job"
+    shutil.copytree(trained, job)
+    job_id = json.loads((job / "run.json").read_text())["wandb_id"]
+    (job / "run.json").unlink()
+    proc = run_cli([f"resume={job}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((job / "run.json").read_text())["wandb_id"] == job_id  # its best checkpoint stays its own

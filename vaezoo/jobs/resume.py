@@ -226,12 +226,23 @@ class RunRecord:
             if stored is not None:
                 record = cls(**stored)
                 record.resumed += 1
-            else:  # a job from before run.json existed: continue its checkpoint under a new W&B run
-                record = cls(wandb_id=secrets.token_hex(4), name=name, group=group, resumed=1)
+            else:  # run.json lost, or a job from before it existed: the checkpoint's id, else a new one
+                job_id = checkpoint_job_id(job_dir) or secrets.token_hex(4)
+                record = cls(wandb_id=job_id, name=name, group=group, resumed=1)
         else:
             record = cls(wandb_id=secrets.token_hex(4), name=name, group=group)
         path.write_text(json.dumps(asdict(record), indent=2))
         return record
+
+
+def checkpoint_job_id(job_dir: Path) -> str | None:
+    """The job id recorded in the checkpoint a resume continues from (None for older checkpoints), so
+    a job whose run.json was lost keeps the id its best checkpoints carry."""
+    from vaezoo.jobs.folder import RUN_ID
+    from vaezoo.training.job_checkpoint import JOB_ID_KEY
+
+    recorded = load_checkpoint(last_checkpoint(job_dir)).get(JOB_ID_KEY)
+    return recorded if isinstance(recorded, str) and RUN_ID.fullmatch(recorded) else None
 
 
 def last_checkpoint(job_dir: Path) -> Path:
