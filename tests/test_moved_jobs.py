@@ -148,4 +148,5 @@ def test_a_job_that_lost_run_json_keeps_its_checkpoints_id(trained: Path, tmp_pa
     (job / "run.json").unlink()
     proc = run_cli([f"resume={job}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads((job / "run.json").read_text())["wandb_id"] == job_id  # its best checkpoint stays its own
+    # the same id as its best checkpoint, which therefore stays its own on the next resume
+    assert json.loads((job / "run.json").read_text())["wandb_id"] == job_id
