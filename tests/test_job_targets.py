@@ -10,7 +10,7 @@ import yaml
 
 from tests.bad_input_case import MARKER
 from tests.cases_jobs import write_payload
-from vaezoo.config.targets import CALLBACKS, TARGETS, allowed_at, foreign_targets
+from vaezoo.config.targets import CALLBACKS, TARGETS, CommandLine, allowed_at, foreign_targets
 from vaezoo.errors import UnsafeInputError
 from vaezoo.jobs.safety import check_override_targets
 
@@ -105,7 +105,9 @@ def test_stored_overrides_of_vaezoo_itself_pass() -> None:
     )
     # a foreign callback the command line removes (~callbacks.kill) is not in the resumed config
     check_override_targets(
-        ["+callbacks.kill._target_=tests.faults.KillAtStep"], Path("o.yaml"), {"callbacks.kill"}
+        ["+callbacks.kill._target_=tests.faults.KillAtStep"],
+        Path("o.yaml"),
+        CommandLine.of(["~callbacks.kill"]),
     )
 
 
@@ -114,3 +116,16 @@ def test_the_catalogues_payload_runs_code_when_unpickled(tmp_path: Path) -> None
     path = write_payload(tmp_path)
     np.load(path, allow_pickle=True)
     assert (tmp_path / MARKER).is_file()
+
+
+def test_only_the_exact_target_the_command_line_names_is_trusted() -> None:
+    """A SLURM requeue resumes with the same command line, its own test callback included."""
+    stored = ["+callbacks.requeue._target_=tests.faults.SlurmRequeueAtStep"]
+    typed = CommandLine.of(["+callbacks.requeue._target_=tests.faults.SlurmRequeueAtStep", "-m", "beta=1"])
+    check_override_targets(stored, Path("o.yaml"), typed)
+    with pytest.raises(UnsafeInputError, match="callbacks.requeue._target_=numpy.load"):
+        check_override_targets(["+callbacks.requeue={_target_: numpy.load}"], Path("o.yaml"), typed)
+    with pytest.raises(UnsafeInputError, match="callbacks.x._target_=numpy.load"):  # removing a sibling
+        check_override_targets(
+            ["+callbacks.x._target_=numpy.load"], Path("o.yaml"), CommandLine.of(["~callbacks.xy"])
+        )

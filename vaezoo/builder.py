@@ -246,14 +246,10 @@ def build_module(cfg: DictConfig, source: Any = None):
     import lightning as L
 
     from vaezoo.config.schema import validate
-    from vaezoo.config.targets import check_job_targets
     from vaezoo.objective import Objective
     from vaezoo.training import VAEModule
 
     validate(cfg)  # ranges and cross-group rules (python -m vaezoo checked keys and types before Hydra ran)
-    from_job = cfg.get("resume") or cfg.get("reproduce")
-    if from_job:  # composed from a job folder's overrides: only vaezoo's own classes are built
-        check_job_targets(cfg, f"{'resume' if cfg.get('resume') else 'reproduce'}={from_job}")
     datamodule, likelihood = build_data_and_likelihood(cfg, source)
     kl = build(cfg.kl)
     L.seed_everything(cfg.seed, workers=True, verbose=False)

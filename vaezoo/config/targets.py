@@ -11,7 +11,8 @@ tests/test_job_targets.py checks that every ``_target_`` of conf/ is listed here
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,54 @@ def refusal_reason(key: str) -> str:
     return "vaezoo builds no object there"
 
 
+def nested(key: str, value: Any) -> dict[str, Any]:
+    """``a.b.c=v`` as ``{a: {b: {c: v}}}``, so a target is checked at its place in the config."""
+    node: Any = value
+    for part in reversed(key.split(".")):
+        node = {part: node}
+    return node
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    """What the user's own command line decides about targets, which a job folder's check trusts:
+    the keys it removes (``~callbacks.kill``) and the exact targets it names at their places
+    (``+callbacks.kill._target_=tests.faults.KillAtStep``: the user's own choice, as on a fresh run)."""
+
+    removed: frozenset[str] = frozenset()
+    named: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, args: Iterable[str]) -> CommandLine:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+        from hydra.errors import HydraException
+
+        parser = OverridesParser.create()
+        removed, named = set(), {}
+        for arg in args:
+            if arg.startswith("-") or arg.startswith(("resume=", "reproduce=")):
+                continue
+            try:
+                (override,) = parser.parse_overrides([arg])
+            except HydraException:  # Hydra refuses it later; it earns no trust here
+                continue
+            if override.is_delete():
+                removed.add(override.key_or_group)
+            else:
+                named.update((k, v) for k, v in targets_in(nested(override.key_or_group, override.value())))
+        return cls(frozenset(removed), named)
+
+    def removes(self, key: str) -> bool:
+        return any(key == r or key.startswith(r + ".") for r in self.removed)
+
+    def covers(self, key: str, target: Any) -> bool:
+        """Whether the command line itself named this target here, or removes the object that holds it."""
+        return self.named.get(key) == target or self.removes(key.rsplit(".", 1)[0])
+
+
+NOTHING_TRUSTED = CommandLine()
+
+
 def refusal(source: Path | str, key: str, target: str) -> UnsafeInputError:
     """The one line that refuses a foreign ``_target_`` read from a job folder."""
     return UnsafeInputError(
@@ -119,12 +168,14 @@ def refusal(source: Path | str, key: str, target: str) -> UnsafeInputError:
     )
 
 
-def check_job_targets(cfg: Any, source: Path | str) -> None:
+def check_job_targets(cfg: Any, source: Path | str, trusted: CommandLine = NOTHING_TRUSTED) -> None:
     """Refuse a config that came from a job folder (resume=, reproduce=, run=) unless every ``_target_``
-    in it is exactly one vaezoo builds at that place; ``cfg`` is a plain tree or an OmegaConf node."""
+    in it is exactly one vaezoo builds at that place (or one the command line itself named there);
+    ``cfg`` is a plain tree or an OmegaConf node."""
     from omegaconf import DictConfig, ListConfig, OmegaConf
 
     if isinstance(cfg, DictConfig | ListConfig):
         cfg = OmegaConf.to_container(cfg, resolve=False)
     for key, target in foreign_targets(cfg):
-        raise refusal(source, key, target)
+        if not trusted.covers(key, target):
+            raise refusal(source, key, target)

@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from vaezoo.config.targets import CommandLine
 from vaezoo.errors import ConfigError
 from vaezoo.jobs.folder import read_job_config
 from vaezoo.jobs.provenance import compare_results, environment, environment_differences
@@ -55,9 +56,9 @@ def reproduce_argv(args: list[str]) -> list[str]:
         and str(o).split("=", 1)[0].lstrip("+~") not in extra_keys
     ]
     # The same allow-list as resume=: a job folder someone sent may not name foreign classes.
-    dropped = {a[1:].split("=", 1)[0] for a in extra if a.startswith("~")}
-    check_override_targets(original, stored, dropped)
-    check_job_folder(job)
+    trusted = CommandLine.of(extra)  # what this command line removes or names itself is the user's choice
+    check_override_targets(original, stored, trusted)
+    check_job_folder(job, trusted)
     return [*original, *extra, f"reproduce={quote_path(str(job), 'reproduce')}"]
 
 

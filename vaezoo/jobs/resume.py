@@ -21,6 +21,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from vaezoo.config.targets import CommandLine
 from vaezoo.errors import ConfigError
 from vaezoo.jobs.folder import read_job_config, read_run_record
 from vaezoo.jobs.safety import (
@@ -73,9 +74,9 @@ def resume_argv(args: list[str]) -> list[str]:
         if not str(o).startswith(("resume=", "hydra.run.dir=", "hydra.output_subdir="))
         and str(o) not in extra
     ]
-    dropped = {a[1:].split("=", 1)[0] for a in extra if a.startswith("~")}
-    check_override_targets(original, stored, dropped)
-    check_job_folder(job)
+    trusted = CommandLine.of(extra)  # what this command line removes or names itself is the user's choice
+    check_override_targets(original, stored, trusted)
+    check_job_folder(job, trusted)
     return [
         *original,
         *extra,

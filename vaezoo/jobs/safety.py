@@ -13,20 +13,26 @@ from __future__ import annotations
 import pickle
 import re
 import zipfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from vaezoo.config.targets import check_job_targets, foreign_targets, refusal
+from vaezoo.config.targets import (
+    NOTHING_TRUSTED,
+    CommandLine,
+    check_job_targets,
+    foreign_targets,
+    nested,
+    refusal,
+)
 from vaezoo.errors import ConfigError, UnsafeInputError
 
 
-def check_config_targets(cfg: Any, source: Path | str) -> None:
+def check_config_targets(cfg: Any, source: Path | str, trusted: CommandLine = NOTHING_TRUSTED) -> None:
     """Refuse a config read from a job folder whose ``_target_``s are not exactly vaezoo's own."""
-    check_job_targets(cfg, source)
+    check_job_targets(cfg, source, trusted)
 
 
-def check_job_folder(job: Path) -> None:
+def check_job_folder(job: Path, trusted: CommandLine = NOTHING_TRUSTED) -> None:
     """A job folder's config.yaml and run.json, read as data before Hydra starts (so a refused folder
     gets nothing written into it): a config naming a class vaezoo does not build at that place, or a
     malformed run.json, means the folder was not written by vaezoo as it is."""
@@ -34,7 +40,7 @@ def check_job_folder(job: Path) -> None:
 
     config = job / "config.yaml"
     if config.is_file():
-        check_config_targets(read_job_config(config), config)
+        check_config_targets(read_job_config(config), config, trusted)
     read_run_record(job / RUN_RECORD)
 
 
@@ -58,17 +64,14 @@ def check_run_argument(program: str, args: list[str]) -> None:
             sys.exit(2)
 
 
-def _dropped(key: str, dropped: Iterable[str]) -> bool:
-    return any(key == d or key.startswith(d + ".") for d in dropped)
-
-
-def check_override_targets(overrides: list[str], source: Path, dropped: Iterable[str] = frozenset()) -> None:
+def check_override_targets(
+    overrides: list[str], source: Path, trusted: CommandLine = NOTHING_TRUSTED
+) -> None:
     """Refuse stored overrides that name a foreign ``_target_`` (in a key or inside a dict or list
-    value) or change Hydra's own settings; a key the command line removes (``~key``) is not checked."""
+    value) or change Hydra's own settings; what the command line removes or names itself is trusted."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    dropped = set(dropped)
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException as err:
@@ -78,7 +81,7 @@ def check_override_targets(overrides: list[str], source: Path, dropped: Iterable
         ) from None
     for override in parsed:
         key = override.key_or_group
-        if override.is_delete() or _dropped(key, dropped):
+        if override.is_delete() or trusted.removes(key):
             continue
         if key == "hydra" or key.startswith(("hydra.", "hydra/")):
             raise UnsafeInputError(
@@ -88,18 +91,9 @@ def check_override_targets(overrides: list[str], source: Path, dropped: Iterable
         value = override.value()
         values = value.list if hasattr(value, "list") else [value]  # a sweep's choices, each checked
         for one in values:
-            for target_key, target in foreign_targets(_nested(key, one)):
-                owner = target_key.rsplit(".", 1)[0]
-                if not _dropped(owner, dropped):
+            for target_key, target in foreign_targets(nested(key, one)):
+                if not trusted.covers(target_key, target):
                     raise refusal(source, target_key, target)
-
-
-def _nested(key: str, value: Any) -> dict[str, Any]:
-    """``a.b.c=v`` as ``{a: {b: {c: v}}}``, so a target is checked at its place in the config."""
-    node: Any = value
-    for part in reversed(key.split(".")):
-        node = {part: node}
-    return node
 
 
 def check_checkpoint_owner(job_dir: Path, state: Any, path: Path) -> None:
