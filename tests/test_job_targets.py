@@ -123,9 +123,9 @@ def test_only_the_exact_target_the_command_line_names_is_trusted() -> None:
     stored = ["+callbacks.requeue._target_=tests.faults.SlurmRequeueAtStep"]
     typed = CommandLine.of(["+callbacks.requeue._target_=tests.faults.SlurmRequeueAtStep", "-m", "beta=1"])
     check_override_targets(stored, Path("o.yaml"), typed)
-    with pytest.raises(UnsafeInputError, match="callbacks.requeue._target_=numpy.load"):
+    with pytest.raises(UnsafeInputError, match=r"callbacks\.requeue\._target_=numpy\.load"):
         check_override_targets(["+callbacks.requeue={_target_: numpy.load}"], Path("o.yaml"), typed)
-    with pytest.raises(UnsafeInputError, match="callbacks.x._target_=numpy.load"):  # removing a sibling
+    with pytest.raises(UnsafeInputError, match=r"callbacks\.x\._target_=numpy\.load"):  # removing a sibling
         check_override_targets(
             ["+callbacks.x._target_=numpy.load"], Path("o.yaml"), CommandLine.of(["~callbacks.xy"])
         )
