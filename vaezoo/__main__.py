@@ -66,6 +66,7 @@ def check_before_running(args: list[str]) -> list[str]:
     against the job's config and checkpoint. Raises VaezooError with one line.
     """
     from vaezoo.config.schema import check_command_line, normalize_argv
+    from vaezoo.config.targets import CommandLine, check_job_targets
     from vaezoo.jobs.reproduce import reproduce_argv
     from vaezoo.jobs.resume import check_checkpoint, check_compatible, resume_argv, slurm_requeued_job
 
@@ -80,9 +81,13 @@ def check_before_running(args: list[str]) -> list[str]:
     if requeued is not None:
         print(f"vaezoo: SLURM requeued this job; resuming {requeued}", file=sys.stderr, flush=True)
         args = [*args, f"resume={requeued}"]  # the same command line: its own targets are trusted
+    typed = CommandLine.of(args)  # the targets this command line names or removes itself are trusted
     args = reproduce_argv(resume_argv(args))
     composed = check_command_line(args, config_dir())
     resume = composed.get("resume") if composed is not None else None
+    from_job = resume or (composed.get("reproduce") if composed is not None else None)
+    if from_job:  # composed from a job folder's overrides: only vaezoo's own classes, at their places
+        check_job_targets(composed, f"{'resume' if resume else 'reproduce'}={from_job}", typed)
     if resume and not any(a in ("--cfg", "-c") for a in args):
         check_compatible(Path(resume), composed)
         check_checkpoint(Path(resume))

@@ -272,20 +272,24 @@ def build_trainer(
     datamodule: Any,
     loggers: list,
     more_callbacks: tuple = (),
+    job_id: str | None = None,
     **trainer_overrides: Any,
 ):
     """The Lightning Trainer every vaezoo job uses (the benchmark times this same one).
 
     Returns (trainer, checkpoint): the checkpoint callback keeps ``last.ckpt`` and the best by val ELBO.
+    Every checkpoint records ``job_id`` (run.json's id), so a resume can tell its own checkpoints from
+    another job's; the paths they store are read back inside ``job_dir``
+    (:mod:`vaezoo.training.job_checkpoint`).
     """
     import lightning as L
-    from lightning.pytorch.callbacks import ModelCheckpoint
 
     from vaezoo.training.callbacks import ImageGrids
     from vaezoo.training.checkpointing import AtomicCheckpointIO, RandomState
     from vaezoo.training.hardware import hardware_callbacks
+    from vaezoo.training.job_checkpoint import JobCheckpoint
 
-    checkpoint = ModelCheckpoint(
+    checkpoint = JobCheckpoint(
         dirpath=job_dir / "checkpoints",
         filename="best-epoch{epoch:03d}",
         monitor="val/elbo",
@@ -293,6 +297,7 @@ def build_trainer(
         save_last=True,
         auto_insert_metric_name=False,
         enable_version_counter=False,  # one last.ckpt, written by this and the every-n-steps checkpoint
+        job_id=job_id,
     )
     images = ImageGrids(job_dir / "images", cfg.images.n_images, cfg.images.every_n_epochs)
     callbacks = [checkpoint, images, RandomState(), *extra_callbacks(cfg)]
@@ -300,12 +305,13 @@ def build_trainer(
     every_n_steps = cfg.get("checkpoint", {}).get("every_n_train_steps")
     if every_n_steps:  # last.ckpt also mid-epoch, so a killed job loses at most that many steps
         callbacks.append(
-            ModelCheckpoint(
+            JobCheckpoint(
                 dirpath=job_dir / "checkpoints",
                 save_top_k=0,
                 save_last=True,
                 every_n_train_steps=every_n_steps,
                 enable_version_counter=False,
+                job_id=job_id,
             )
         )
     callbacks += list(more_callbacks)

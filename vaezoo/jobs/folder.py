@@ -9,6 +9,7 @@ A job folder is what one training job leaves (see the README's "What a run leave
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -66,8 +67,8 @@ class Job:
 
     @property
     def run_record(self) -> dict[str, Any] | None:
-        """The W&B run id, name and group written at the job's start (``run.json``)."""
-        return _read_json(self.path / RUN_RECORD)
+        """The W&B run id, name and group written at the job's start (``run.json``), checked."""
+        return read_run_record(self.path / RUN_RECORD)
 
     @property
     def status(self) -> str:
@@ -120,6 +121,34 @@ def read_job_config(path: Path) -> DictConfig:
             for key in keys:
                 node.pop(key, None)
     return cfg
+
+
+# A W&B run id (also the job's id in its checkpoints): it names folders, so no separators or dots.
+RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+REQUIRED_RUN_KEYS = {"wandb_id", "name", "group"}
+RUN_RECORD_TYPES = {"wandb_id": (str,), "name": (str,), "group": (str, type(None)), "resumed": (int,)}
+
+
+def read_run_record(path: Path) -> dict[str, Any] | None:
+    """``run.json`` as data, its keys and types checked (None when absent): its id names W&B folders
+    and identifies the job's checkpoints, so a crafted one is refused rather than used."""
+    record = _read_json(path)
+    if record is None:
+        return None
+    problem = None
+    if not isinstance(record, dict) or set(record) - set(RUN_RECORD_TYPES) or REQUIRED_RUN_KEYS - set(record):
+        problem = f"its keys must be {', '.join(RUN_RECORD_TYPES)}"
+    else:
+        wrong = [
+            k for k, v in record.items() if not isinstance(v, RUN_RECORD_TYPES[k]) or isinstance(v, bool)
+        ]
+        if wrong:
+            problem = f"{wrong[0]} has the wrong type"
+        elif not RUN_ID.fullmatch(record["wandb_id"]):
+            problem = "wandb_id must be 1-64 letters, digits, - or _"
+    if problem:
+        raise ConfigError(f"{path} is not a vaezoo run record ({problem}); delete it or rerun the job")
+    return record
 
 
 def is_job_folder(path: Path) -> bool:

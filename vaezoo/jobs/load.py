@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from vaezoo.errors import ConfigError
 from vaezoo.jobs.folder import read_job_config
-from vaezoo.jobs.safety import check_config_targets, load_checkpoint
+from vaezoo.jobs.safety import check_checkpoint_owner, check_config_targets, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,9 @@ def load_run(
     datamodule, likelihood = build_data_and_likelihood(cfg)
     model = build_model_for(cfg, datamodule.info, likelihood)
     path = find_checkpoint(job_dir, checkpoint)
-    state = load_checkpoint(path)["state_dict"]
+    saved = load_checkpoint(path)
+    check_checkpoint_owner(job_dir, saved, path)  # a checkpoint of another job is not this job's model
+    state = saved["state_dict"]
     model.load_state_dict(model_state(state))
     model.eval()
     if with_prior and (job_dir / PRIOR_FILE).is_file():

@@ -14,13 +14,14 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from vaezoo.config.targets import CommandLine
 from vaezoo.errors import ConfigError
 from vaezoo.jobs.folder import read_job_config
 from vaezoo.jobs.provenance import compare_results, environment, environment_differences
 from vaezoo.jobs.results import FILE_NAME as RESULTS_FILE
 from vaezoo.jobs.results import load as load_results
 from vaezoo.jobs.resume import quote_path
-from vaezoo.jobs.safety import check_override_targets
+from vaezoo.jobs.safety import check_job_folder, check_override_targets
 
 log = logging.getLogger("vaezoo")
 
@@ -55,8 +56,9 @@ def reproduce_argv(args: list[str]) -> list[str]:
         and str(o).split("=", 1)[0].lstrip("+~") not in extra_keys
     ]
     # The same allow-list as resume=: a job folder someone sent may not name foreign classes.
-    dropped = {a[1:].split("=", 1)[0] for a in extra if a.startswith("~")}
-    check_override_targets(original, stored, dropped)
+    trusted = CommandLine.of(extra)  # what this command line removes or names itself is the user's choice
+    check_override_targets(original, stored, trusted)
+    check_job_folder(job, trusted)
     return [*original, *extra, f"reproduce={quote_path(str(job), 'reproduce')}"]
 
 

@@ -14,15 +14,24 @@ files once the checkpoint is in the model.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from vaezoo.config.targets import CommandLine
 from vaezoo.errors import ConfigError
-from vaezoo.jobs.folder import read_job_config
-from vaezoo.jobs.safety import check_override_targets, load_checkpoint
+from vaezoo.jobs.folder import read_job_config, read_run_record
+from vaezoo.jobs.safety import (
+    check_checkpoint_owner,
+    check_job_folder,
+    check_override_targets,
+    load_checkpoint,
+)
+
+log = logging.getLogger("vaezoo")
 
 RUN_RECORD = "run.json"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
@@ -65,8 +74,9 @@ def resume_argv(args: list[str]) -> list[str]:
         if not str(o).startswith(("resume=", "hydra.run.dir=", "hydra.output_subdir="))
         and str(o) not in extra
     ]
-    dropped = {a[1:].split("=", 1)[0] for a in extra if a.startswith("~")}
-    check_override_targets(original, stored, dropped)
+    trusted = CommandLine.of(extra)  # what this command line removes or names itself is the user's choice
+    check_override_targets(original, stored, trusted)
+    check_job_folder(job, trusted)
     return [
         *original,
         *extra,
@@ -140,8 +150,43 @@ def _show(value: object) -> str:
 
 
 def check_checkpoint(job: Path) -> None:
-    """Load the checkpoint a resume would continue from (weights only); one line if it cannot be."""
-    load_checkpoint(last_checkpoint(job), fallback=corrupt_checkpoint_fallback(job))
+    """Load the checkpoint a resume would continue from (weights only), and check that it and the best
+    checkpoint it names are this job's own (:func:`check_own_checkpoints`); one line if not."""
+    path = last_checkpoint(job)
+    check_own_checkpoints(job, load_checkpoint(path, fallback=corrupt_checkpoint_fallback(job)), path)
+
+
+def check_own_checkpoints(job: Path, state: dict, path: Path) -> None:
+    """Before a resume writes anything: ``path`` (the checkpoint it continues) and the best checkpoint
+    it names are this job's own, found by file name in the job's own ``checkpoints/`` folder.
+
+    The absolute path Lightning stored is a hint only (a moved or copied runs folder resumes); a best
+    checkpoint missing from the folder, or written by another job, is refused in one line.
+    """
+    check_checkpoint_owner(job, state, path)
+    folder = job / "checkpoints"
+    for key, callback in (state.get("callbacks") or {}).items():
+        if not str(key).startswith("ModelCheckpoint") or not isinstance(callback, dict):
+            continue
+        stored = callback.get("best_model_path")
+        if not stored:
+            continue
+        own = folder / Path(str(stored)).name
+        if not own.is_file():
+            raise ConfigError(
+                f"resume={job}: {path.name} names its best checkpoint {stored}, but no {own.name} is in "
+                f"this job's folder {folder}; a job reads only its own checkpoints: put this job's "
+                f"{own.name} back there, or start a new run"
+            )
+        if own.resolve() != path.resolve():
+            check_checkpoint_owner(job, load_checkpoint(own, fallback=corrupt_checkpoint_fallback(job)), own)
+        if Path(str(stored)) != own:
+            log.info(
+                "%s recorded its best checkpoint as %s; using %s of this job's folder",
+                path.name,
+                stored,
+                own,
+            )
 
 
 def _best_checkpoints(job: Path) -> list[Path]:
@@ -178,15 +223,27 @@ class RunRecord:
                     f"resume={resume} but this job's folder is {job_dir}; resume with "
                     "`python -m vaezoo resume=<job dir>`, which runs the job in its own folder"
                 )
-            if path.is_file():
-                record = cls(**json.loads(path.read_text()))
+            stored = read_run_record(path)
+            if stored is not None:
+                record = cls(**stored)
                 record.resumed += 1
-            else:  # a job from before run.json existed: continue its checkpoint under a new W&B run
-                record = cls(wandb_id=secrets.token_hex(4), name=name, group=group, resumed=1)
+            else:  # run.json lost, or a job from before it existed: the checkpoint's id, else a new one
+                job_id = checkpoint_job_id(job_dir) or secrets.token_hex(4)
+                record = cls(wandb_id=job_id, name=name, group=group, resumed=1)
         else:
             record = cls(wandb_id=secrets.token_hex(4), name=name, group=group)
         path.write_text(json.dumps(asdict(record), indent=2))
         return record
+
+
+def checkpoint_job_id(job_dir: Path) -> str | None:
+    """The job id recorded in the checkpoint a resume continues from (None for older checkpoints), so
+    a job whose run.json was lost keeps the id its best checkpoints carry."""
+    from vaezoo.jobs.folder import RUN_ID
+    from vaezoo.training.job_checkpoint import JOB_ID_KEY
+
+    recorded = load_checkpoint(last_checkpoint(job_dir)).get(JOB_ID_KEY)
+    return recorded if isinstance(recorded, str) and RUN_ID.fullmatch(recorded) else None
 
 
 def last_checkpoint(job_dir: Path) -> Path:

@@ -114,6 +114,9 @@ def main() -> None:
         "vaezoo.stages.evaluate",
         "a finished job or sweep folder, e.g. python -m vaezoo.evaluate run=runs/multirun/<time>",
     )
+    from vaezoo.jobs.safety import check_run_argument
+
+    check_run_argument("vaezoo.stages.evaluate", sys.argv[1:])  # before Hydra writes into the job folder
     sys.argv[1:] = quote_run_path(sys.argv[1:])
     run()
 

@@ -183,16 +183,9 @@ def main() -> None:
                 file=sys.stderr,
             )
             sys.exit(2)
-        if arg.startswith("run="):
-            from vaezoo.errors import VaezooError
-            from vaezoo.jobs.safety import check_config_targets
+    from vaezoo.jobs.safety import check_run_argument
 
-            config = Path(arg[4:].strip("'\"")) / "config.yaml"
-            try:  # before Hydra starts: nothing is written into the job folder for a refused config
-                check_config_targets(OmegaConf.load(config), config)
-            except VaezooError as err:
-                print(f"vaezoo.stages.prior: error: {err}", file=sys.stderr)
-                sys.exit(2)
+    check_run_argument("vaezoo.stages.prior", sys.argv[1:])  # before Hydra writes into the job folder
     sys.argv[1:] = quote_run_path(sys.argv[1:])
     run()
 

@@ -110,7 +110,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if ckpt_path:
         log.info("resuming from %s (W&B run %s)", ckpt_path, run_id)
     stop = GracefulStop(job_dir)
-    trainer, checkpoint = build_trainer(cfg, job_dir, hardware, datamodule, loggers, more_callbacks=(stop,))
+    trainer, checkpoint = build_trainer(
+        cfg, job_dir, hardware, datamodule, loggers, more_callbacks=(stop,), job_id=run_id
+    )
     exit_code = 1
     with stop.handling_signals():
         try:
@@ -140,11 +142,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 def check_resumable(job_dir: Path, module: Any) -> Path:
     """Load the checkpoint to resume from into ``module`` (weights only); one line when it does not fit."""
     from vaezoo.errors import ConfigError
-    from vaezoo.jobs.resume import corrupt_checkpoint_fallback, last_checkpoint
+    from vaezoo.jobs.resume import check_own_checkpoints, corrupt_checkpoint_fallback, last_checkpoint
     from vaezoo.jobs.safety import load_checkpoint
 
     path = last_checkpoint(job_dir)
     state = load_checkpoint(path, fallback=corrupt_checkpoint_fallback(job_dir))
+    check_own_checkpoints(job_dir, state, path)  # found in its own folder, written by this job
     try:
         module.load_state_dict(state["state_dict"])
     except (RuntimeError, KeyError) as err:
