@@ -70,7 +70,11 @@ def read_file(path: Path) -> dict[str, Any]:
             return {"images": np.load(path, allow_pickle=False)}
         if suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
-                return {k: data[k] for k in data.files}
+                arrays = {k: data[k] for k in data.files}
+            for key, value in arrays.items():
+                if not isinstance(value, np.ndarray):  # numpy hands over a member that is not .npy as bytes
+                    raise DataError(f"{path}: member {key} is not a .npy array; {fix}")
+            return arrays
         if suffix in (".pt", ".pth"):
             data = load_torch_plain(path)
             return data if isinstance(data, dict) else {"images": data}
