@@ -235,3 +235,23 @@ def test_the_cli_trains_on_a_looped_folder_and_says_so_once(pets, tmp_path):
     warned = [line for line in console if "reached a second time through a symbolic link" in line]
     assert len(warned) == 1 and "skipped 30 image file(s)" in warned[0], console
     assert any("found 60 images" in line for line in console), console
+
+
+def test_the_official_dsprites_file_is_read_without_its_pickled_metadata(tmp_path):
+    from vaezoo.data.dsprites import OFFICIAL_FILE, SIZE, load_dsprites
+
+    folder = tmp_path / "dsprites"
+    folder.mkdir()
+    imgs = np.random.default_rng(0).integers(0, 2, (3, SIZE, SIZE), dtype=np.uint8)
+    classes = np.arange(18).reshape(3, 6)
+    metadata = np.array(Payload(tmp_path / MARKER), dtype=object)  # the official file's metadata is a pickle
+    np.savez(folder / OFFICIAL_FILE, imgs=imgs, latents_classes=classes, metadata=metadata)
+    loaded = load_dsprites(tmp_path)
+    assert np.array_equal(np.unpackbits(loaded.packed.numpy(), axis=1).reshape(3, SIZE, SIZE), imgs)
+    assert np.array_equal(loaded.classes, classes) and not (tmp_path / MARKER).exists()
+    np.savez(folder / OFFICIAL_FILE, imgs=np.array([Payload(tmp_path / MARKER)] * 3), latents_classes=classes)
+    with pytest.raises(
+        DataError, match=f"{OFFICIAL_FILE} is not the official dSprites file \\({CARRIES_CODE}"
+    ):
+        load_dsprites(tmp_path)
+    assert not (tmp_path / MARKER).exists()

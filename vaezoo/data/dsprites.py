@@ -22,6 +22,7 @@ from torch import Tensor
 from vaezoo.data.datamodule import InMemoryDataModule, TensorSplit
 from vaezoo.data.factors import GroundTruthData
 from vaezoo.data.info import DataInfo
+from vaezoo.data.safe_load import CARRIES_CODE
 from vaezoo.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,8 @@ def load_dsprites(root: Path) -> DSprites:
                 imgs, classes = data["imgs"], data["latents_classes"].astype(np.int64)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
             reason = " ".join(str(err).split())[:100] or type(err).__name__
+            if "allow_pickle" in reason:  # numpy's words for an object array, which would unpickle
+                reason = CARRIES_CODE
             raise DataError(
                 f"{official} is not the official dSprites file ({reason}); delete it to use the generated "
                 "copy, or download it again"
