@@ -210,7 +210,7 @@ CASES = [
     Case(
         "ckpt-raw-pickle-resume",
         ["resume={copy}"],
-        (CARRIES, "last.ckpt", "pickle opcode"),
+        (CARRIES, "last.ckpt", "posix.system, in a plain pickle"),
         prepare=last_checkpoint_is_a_raw_pickle,
     ),
     Case(

@@ -101,7 +101,7 @@ def test_a_plain_checkpoint_loads(tmp_path, checkpoint):
     [
         (lambda state, path: torch.save(state, path), "posix.system"),
         (lambda state, path: torch.save(state, path, _use_new_zipfile_serialization=False), "posix.system"),
-        (lambda state, path: path.write_bytes(pickle.dumps(state)), "pickle opcode"),
+        (lambda state, path: path.write_bytes(pickle.dumps(state)), "posix.system, in a plain pickle"),
     ],
     ids=["zip", "legacy", "raw-pickle"],
 )
@@ -134,6 +134,8 @@ def test_a_checkpoint_with_foreign_objects_is_refused_and_damaged_ones_are_corru
         "legacy-truncated-b": (tmp_path / "legacy.ckpt").read_bytes()[:200],
         "empty": b"",
         "text": b"hello, not a checkpoint",
+        "zeros": b"\x00not a checkpoint at all" * 10,  # torch: "Unsupported operand 0"
+        "plain-pickle-of-numbers": pickle.dumps({"w": [1.0, 2.0]}),  # not a torch file, names no code
     }
     for name, content in damaged.items():
         path = tmp_path / f"{name}.ckpt"

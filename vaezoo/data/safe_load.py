@@ -11,6 +11,7 @@ caller can say in its own words what to do instead.
 from __future__ import annotations
 
 import pickle
+import pickletools
 import re
 import struct
 import warnings
@@ -73,19 +74,35 @@ def load_plain_pickle(file: BinaryIO) -> Any:
 
 
 _TORCH_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
-_TORCH_OPERAND = re.compile(r"Unsupported operand (\d+)")
+_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING", "BINSTRING"}
 
 
 def _culprit(torch_text: str) -> str:
-    """What torch's weights-only refusal names (``exec`` for ``builtins.exec``), or what it met."""
+    """What torch's weights-only refusal names (``exec`` for ``builtins.exec``)."""
     found = _TORCH_GLOBAL.search(torch_text)
-    if found:
-        name = found.group(1)
-        return name.removeprefix("builtins.")
-    operand = _TORCH_OPERAND.search(torch_text)
-    if operand:
-        return f"pickle opcode {operand.group(1)}, which torch.save never writes"
-    return "a global outside tensors, numbers and strings"
+    return found.group(1).removeprefix("builtins.") if found else "a global outside tensors and numbers"
+
+
+def pickled_global(path: Path) -> str | None:
+    """The global a plain pickle file would call, read from its opcodes (nothing is run): the first
+    outside torch and collections when there is one. None when the file is not a whole pickle or
+    names no global (then it is damaged rather than dangerous)."""
+    strings: list[str] = []
+    names: list[str] = []
+    try:
+        with open(path, "rb") as f:
+            for op, arg, _ in pickletools.genops(f):
+                if op.name in ("GLOBAL", "INST"):
+                    names.append(str(arg).replace(" ", "."))
+                elif op.name == "STACK_GLOBAL":  # module and name are the last two strings pushed
+                    names.append(".".join(strings[-2:]) or "a global")
+                elif op.name in _STRING_OPS:
+                    strings.append(str(arg))
+    except (ValueError, EOFError, OSError):
+        return None
+    foreign = [n for n in names if not n.startswith(("torch.", "collections."))]
+    chosen = foreign or names
+    return chosen[0].removeprefix("builtins.") if chosen else None
 
 
 def load_torch_plain(path: Path) -> Any:
@@ -103,6 +120,12 @@ def load_torch_plain(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         text = str(err)
-        if "Weights only load failed" in text:  # torch's words since 1.13, whatever follows them
+        if "Weights only load failed" not in text:  # torch's words since 1.13, whatever follows them
+            raise
+        if "Unsupported operand" not in text:  # a global: the zip or legacy torch format, with objects
             raise CarriesObjects(_culprit(text)) from None
-        raise
+        # Not torch's format: a plain pickle (which may name code) or any other bytes (damaged).
+        culprit = pickled_global(path)
+        if culprit is None:  # torch's text would advise weights_only=False: say what the bytes are instead
+            raise pickle.UnpicklingError("neither torch's file format nor a whole pickle") from None
+        raise CarriesObjects(f"{culprit}, in a plain pickle rather than a torch file") from None
