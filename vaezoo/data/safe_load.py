@@ -64,7 +64,7 @@ class BatchUnpickler(pickle.Unpickler):
         try:
             return ARRAY_GLOBALS[(module, name)]
         except KeyError:
-            raise CarriesObjects(f"{module}.{name}") from None
+            raise CarriesObjects(f"{module}.{name}".removeprefix("builtins.")) from None
 
 
 def load_plain_pickle(file: BinaryIO) -> Any:
