@@ -83,11 +83,20 @@ class FolderListing:
     def reserve(self, *folders: Path) -> None:
         self.reserved.update(os.path.realpath(f) for f in folders)
 
-    def keep(self, paths: list[Path]) -> list[Path]:
-        """``paths`` in their order, less those whose real file is already listed."""
+    def keep(self, paths: list[Path], real_folders: dict[str, str] | None = None) -> list[Path]:
+        """``paths`` in their order, less those whose real file is already listed.
+
+        ``real_folders`` maps a listed folder to its real path, so that a file that is not a link is
+        resolved without asking the file system again (a link costs a realpath).
+        """
         kept = []
         for path in paths:
-            real = os.path.realpath(path)
+            folder = (real_folders or {}).get(str(path.parent))
+            real = (
+                os.path.join(folder, path.name)
+                if folder and not path.is_symlink()
+                else os.path.realpath(path)
+            )
             if real in self.files:
                 self._repeat(str(path), 1)
             else:
@@ -107,9 +116,9 @@ class FolderListing:
                 continue
             self.folders.add(real)
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            walked.append((root, files))
-        found = [Path(root) / f for root, files in sorted(walked) for f in sorted(files) if _is_image(f)]
-        return self.keep(found)
+            walked.append((root, real, files))
+        found = [Path(root) / f for root, _, files in sorted(walked) for f in sorted(files) if _is_image(f)]
+        return self.keep(found, {root: real for root, real, _ in walked})
 
     def report(self, folder: Path, unique: int) -> str | None:
         """The one line that says what was skipped, or None when nothing was."""
