@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from vaezoo.data.safe_load import CARRIES_CODE, UNREADABLE_TORCH_ERRORS, CarriesObjects, load_torch_plain
 from vaezoo.data.source import (
     SPLITS,
     ImageSource,
@@ -61,23 +62,36 @@ def as_numpy(value: Any) -> np.ndarray:
 
 
 def read_file(path: Path) -> dict[str, Any]:
-    """The file's named arrays (a bare array or tensor is ``images``)."""
+    """The file's named arrays (a bare array or tensor is ``images``); nothing in it is unpickled."""
     suffix = path.suffix.lower()
+    fix = "save plain numeric arrays with numpy.savez / numpy.save, or plain tensors with torch.save"
     try:
         if suffix == ".npy":
             return {"images": np.load(path, allow_pickle=False)}
         if suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
-                return {k: data[k] for k in data.files}
+                arrays = {k: data[k] for k in data.files}
+            for key, value in arrays.items():
+                if not isinstance(value, np.ndarray):  # numpy hands over a member that is not .npy as bytes
+                    raise DataError(f"{path}: member {key} is not a .npy array; {fix}")
+            return arrays
         if suffix in (".pt", ".pth"):
-            data = torch.load(path, map_location="cpu", weights_only=True)
+            data = load_torch_plain(path)
             return data if isinstance(data, dict) else {"images": data}
-    except (OSError, ValueError, RuntimeError, EOFError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(
-            f"cannot read {path}: {first}; save it with numpy.savez / numpy.save / torch.save"
-        ) from err
+    except CarriesObjects as refused:
+        raise DataError(f"refusing {path}: {CARRIES_CODE} (it calls {refused.culprit}); {fix}") from None
+    except ValueError as err:
+        if "allow_pickle" in str(err):  # numpy's words for an object array or a pickle in a .npy/.npz
+            raise DataError(f"refusing {path}: {CARRIES_CODE} (pickled Python objects); {fix}") from None
+        raise _unreadable(path, err, fix) from None
+    except (OSError, *UNREADABLE_TORCH_ERRORS) as err:
+        raise _unreadable(path, err, fix) from None
     raise ConfigError(f"dataset.path={path} must end in .npz, .npy or .pt")
+
+
+def _unreadable(path: Path, err: BaseException, fix: str) -> DataError:
+    first = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return DataError(f"cannot read {path}: {first}; {fix}")
 
 
 def group_splits(data: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:

@@ -2,21 +2,25 @@
 
 The batches are read directly (torchvision is used only to download them), so a copy is not rejected
 for a checksum and the same reader serves memory and streaming: 45k train / 5k validation (drawn
-from the official training set by ``split_seed``) / 10k test.
+from the official training set by ``split_seed``) / 10k test. The batches are pickles, read through
+vaezoo.data.safe_load's unpickler, which admits only dicts, lists, strings, numbers and NumPy
+arrays: a batch file naming anything else is refused before it can run code.
 """
 
 from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from vaezoo.data.arrays import ArraysSource
+from vaezoo.data.safe_load import CARRIES_CODE, CarriesObjects, load_plain_pickle
 from vaezoo.data.source import SPLITS, opener
 from vaezoo.data.sources import SOURCES, Splits, _missing, _torchvision
-from vaezoo.errors import ConfigError, DataError
+from vaezoo.errors import ConfigError, DataError, UnsafeInputError
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
@@ -24,15 +28,44 @@ TEST_BATCHES = ["test_batch"]
 META = "batches.meta"
 
 
-def _read_batch(path: Path) -> tuple[np.ndarray, list[int]]:
-    with open(path, "rb") as f:
-        entry = pickle.load(f, encoding="latin1")  # the official format is a pickled dict
-    data = np.asarray(entry["data"], dtype=np.uint8)
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(entry["labels"]) != len(data):
+REDOWNLOAD = f"delete the {FOLDER} folder and download it again (dataset.download=true)"
+
+
+def _read_pickled(path: Path) -> dict[str, Any]:
+    """One official batch file as its dict, through the unpickler that admits only plain data and arrays."""
+    try:
+        with open(path, "rb") as f:
+            entry = load_plain_pickle(f)
+    except CarriesObjects as refused:
+        raise UnsafeInputError(
+            f"refusing {path}: {CARRIES_CODE} (it calls {refused.culprit}, which no official CIFAR-10 "
+            f"batch holds); {REDOWNLOAD}"
+        ) from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
+        reason = " ".join(str(err).split())[:100] or type(err).__name__
+        raise DataError(f"{path} is not a CIFAR-10 batch ({reason}); {REDOWNLOAD}") from None
+    if not isinstance(entry, dict):
         raise DataError(
-            f"{path} is not a CIFAR-10 batch (data {data.shape}); re-download cifar-10-python.tar.gz"
+            f"{path} is not a CIFAR-10 batch (a {type(entry).__name__}, not a dict); {REDOWNLOAD}"
         )
-    return data.reshape(-1, 3, 32, 32), list(entry["labels"])
+    return entry
+
+
+def _read_batch(path: Path) -> tuple[np.ndarray, list[int]]:
+    entry = _read_pickled(path)
+    data, labels = entry.get("data"), entry.get("labels")
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3 * 32 * 32
+        or not isinstance(labels, list)
+        or len(labels) != len(data)
+        or not all(isinstance(y, int) and 0 <= y < 10 for y in labels)
+    ):
+        shape = data.shape if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataError(f"{path} is not a CIFAR-10 batch (data {shape}); {REDOWNLOAD}")
+    return data.reshape(-1, 3, 32, 32), labels
 
 
 def load_cifar10(root: Path, download: bool) -> Splits:
@@ -45,8 +78,9 @@ def load_cifar10(root: Path, download: bool) -> Splits:
         _torchvision("cifar10", "CIFAR10", root, download, ["cifar-10-python.tar.gz or cifar-10-batches-py/"])
     train = [_read_batch(folder / f) for f in TRAIN_BATCHES]
     test = _read_batch(folder / TEST_BATCHES[0])
-    with open(folder / META, "rb") as f:
-        names = tuple(pickle.load(f, encoding="latin1")["label_names"])
+    names = _read_pickled(folder / META).get("label_names")
+    if not (isinstance(names, list) and len(names) == 10 and all(isinstance(n, str) for n in names)):
+        raise DataError(f"{folder / META} holds no 10 label_names; {REDOWNLOAD}")
     return Splits(
         train_x=torch.from_numpy(np.concatenate([x for x, _ in train])),
         train_y=torch.tensor([y for _, ys in train for y in ys]),
@@ -54,7 +88,7 @@ def load_cifar10(root: Path, download: bool) -> Splits:
         test_y=torch.tensor(test[1]),
         levels=256,
         num_classes=10,
-        class_names=names,
+        class_names=tuple(names),
     )
 
 

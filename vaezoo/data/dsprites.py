@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from torch import Tensor
 from vaezoo.data.datamodule import InMemoryDataModule, TensorSplit
 from vaezoo.data.factors import GroundTruthData
 from vaezoo.data.info import DataInfo
+from vaezoo.data.safe_load import CARRIES_CODE
 from vaezoo.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -132,15 +134,25 @@ def load_dsprites(root: Path) -> DSprites:
     folder = root / "dsprites"
     official, cache = folder / OFFICIAL_FILE, folder / CACHE_FILE
     if official.is_file():
-        data = np.load(official, allow_pickle=True, encoding="latin1")
-        imgs = data["imgs"]
+        # Only the plain arrays are read: the official file's "metadata" entry is a pickled object,
+        # which allow_pickle=False keeps from ever being unpickled.
+        try:
+            with np.load(official, allow_pickle=False) as data:
+                imgs, classes = data["imgs"], data["latents_classes"].astype(np.int64)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+            reason = " ".join(str(err).split())[:100] or type(err).__name__
+            if "allow_pickle" in reason:  # numpy's words for an object array, which would unpickle
+                reason = CARRIES_CODE
+            raise DataError(
+                f"{official} is not the official dSprites file ({reason}); delete it to use the generated "
+                "copy, or download it again"
+            ) from None
         packed = np.concatenate(
             [
                 np.packbits(imgs[i : i + 65536].reshape(-1, SIZE * SIZE), axis=1)
                 for i in range(0, len(imgs), 65536)
             ]
         )
-        classes = data["latents_classes"].astype(np.int64)
         return DSprites(torch.from_numpy(packed), classes, str(official))
     if not cache.is_file():
         try:
@@ -163,7 +175,8 @@ def load_dsprites(root: Path) -> DSprites:
             cache,
             cache.stat().st_size / 1e6,
         )
-    packed = np.load(cache)["packed"]
+    with np.load(cache, allow_pickle=False) as cached:
+        packed = cached["packed"]
     if packed.shape != (int(np.prod(FACTOR_SIZES)), SIZE * SIZE // 8):
         raise DataError(f"{cache} holds {packed.shape} packed images, not dSprites'; delete it to regenerate")
     return DSprites(torch.from_numpy(packed), factor_classes(), str(cache))

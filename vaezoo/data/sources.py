@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vaezoo.data.safe_load import CARRIES_CODE
 from vaezoo.errors import DataError
 
 
@@ -224,6 +225,10 @@ def read_binarized_npz(path: Path) -> dict[str, np.ndarray]:
                 raise DataError(f"binarized_mnist: {path} has no {', '.join(missing)} array; {fix}")
             arrays = {k: data[k] for k in ("train", "valid", "test")}
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        if "allow_pickle" in str(err):  # numpy's words for an object array, which would unpickle
+            raise DataError(
+                f"binarized_mnist: refusing {path}: {CARRIES_CODE} (pickled Python objects); {fix}"
+            ) from None
         why = type(err).__name__
         raise DataError(f"binarized_mnist: {path} is truncated or corrupt ({why}); {fix}") from None
     for key, a in arrays.items():

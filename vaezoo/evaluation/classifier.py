@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from vaezoo.errors import ConfigError
+from vaezoo.jobs.safety import load_checkpoint
 
 CLASSIFIER_DIR = "classifiers"
 
@@ -111,7 +112,8 @@ def load_classifier(dataset: str, data_root: str | Path) -> SmallCNN:
     model = SmallCNN(
         tuple(hp["shape"]), hp["num_classes"], tuple(hp["channels"]), hp["hidden"], hp["dropout"]
     )
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    state = load_checkpoint(weights, fallback=f"delete it and train it again with `{train_command(dataset)}`")
+    model.load_state_dict(state)
     return model.eval()
 
 

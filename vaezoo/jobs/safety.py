@@ -10,9 +10,6 @@ the registry (:mod:`vaezoo.config.targets`); stored overrides may not change Hyd
 
 from __future__ import annotations
 
-import pickle
-import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -118,22 +115,18 @@ def load_checkpoint(path: Path, fallback: str = "") -> dict[str, Any]:
 
     ``fallback`` says what the user can load instead when the file is corrupt.
     """
-    import torch
+    from vaezoo.data.safe_load import CARRIES_CODE, UNREADABLE_TORCH_ERRORS, CarriesObjects, load_torch_plain
 
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        text = str(err)
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
-        if found:
-            raise UnsafeInputError(
-                f"refusing to load {path}: it holds Python objects that would run code when unpickled "
-                f"(it calls {found.group(1)}); load only checkpoints written by vaezoo"
-            ) from None
-        raise _corrupt(path, err, fallback) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
-        if isinstance(err, PermissionError):
-            raise ConfigError(f"cannot read {path}: permission denied; make it readable (chmod u+r)") from err
+        return load_torch_plain(path)
+    except CarriesObjects as refused:
+        raise UnsafeInputError(
+            f"refusing to load {path}: {CARRIES_CODE} (it calls {refused.culprit}); load only checkpoints "
+            "written by vaezoo, and delete this one if you did not make it"
+        ) from None
+    except PermissionError as err:
+        raise ConfigError(f"cannot read {path}: permission denied; make it readable (chmod u+r)") from err
+    except (*UNREADABLE_TORCH_ERRORS, OSError) as err:
         raise _corrupt(path, err, fallback) from None
 
 
