@@ -55,6 +55,12 @@ class ConditionalVAE(GaussianLatentVAE):
         if prior not in PRIORS:
             raise ConfigError(f"model.prior={prior!r} must be one of {', '.join(PRIORS)}")
         num_classes = int(data_info.num_classes or 0)
+        if num_classes < 2:
+            found = "no class labels" if num_classes == 0 else "one class"
+            raise ConfigError(
+                f"model=cvae conditions on the class label, but {data_info.name} has {found}: give data "
+                "with at least two classes (one sub-folder per class) or use model=vanilla"
+            )
         condition_dim = num_classes if label_encoding == "onehot" else embedding_dim
         super().__init__(data_info, likelihood, latent_dim, net, condition_dim=condition_dim)
         self.num_classes = num_classes

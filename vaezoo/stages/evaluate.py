@@ -100,13 +100,19 @@ def evaluate_folder(cfg: DictConfig) -> dict[str, dict[str, Any]]:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
 def run(cfg: DictConfig) -> None:
-    from vaezoo.errors import VaezooError
+    from vaezoo.errors import VaezooError, write_failure
 
     try:
         evaluate_folder(cfg)
     except VaezooError as err:  # one line and a non-zero exit instead of Hydra's multi-line report
         print(f"vaezoo.stages.evaluate: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    except OSError as err:  # a full disk or read-only folder while writing results or pictures
+        failure = write_failure(err, cfg.run, after="evaluate again")
+        if failure is None:
+            raise
+        print(f"vaezoo.stages.evaluate: error: {failure}", file=sys.stderr)
+        raise SystemExit(failure.exit_status) from None
 
 
 def main() -> None:
@@ -115,7 +121,9 @@ def main() -> None:
         "a finished job or sweep folder, e.g. python -m vaezoo.evaluate run=runs/multirun/<time>",
     )
     sys.argv[1:] = quote_run_path(sys.argv[1:])
-    run()
+    from vaezoo.training.interrupt import run_stopping_on_signals
+
+    run_stopping_on_signals("vaezoo.stages.evaluate", "the evaluation", run)
 
 
 if __name__ == "__main__":

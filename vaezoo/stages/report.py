@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
-from vaezoo.errors import VaezooError
+from vaezoo.errors import VaezooError, write_failure
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,16 +21,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from vaezoo.reports.html import write_report
     from vaezoo.reports.leaderboard import leaderboard, print_board
+    from vaezoo.training.interrupt import run_stopping_on_signals
 
     started = time.perf_counter()
-    try:
+
+    def report() -> tuple[Any, Path]:
         board = leaderboard(args.folder)
         if not board.rows:
             raise VaezooError(f"no job folders under {args.folder}; give a sweep folder or a runs folder")
-        path = write_report(args.folder, args.out)
+        return board, write_report(args.folder, args.out)
+
+    try:
+        board, path = run_stopping_on_signals("vaezoo.report", "the report", report)
     except VaezooError as err:
         print(f"vaezoo: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a read-only folder or a full disk
+        failure = write_failure(
+            err, args.out or args.folder, after="run it again, or write it elsewhere with --out <file>"
+        )
+        if failure is None:
+            raise
+        print(f"vaezoo: error: {failure}", file=sys.stderr)
+        return failure.exit_status
     print_board(board, report=path)
     size_mb = path.stat().st_size / 1e6
     print(
