@@ -86,6 +86,10 @@ def check_before_running(args: list[str]) -> list[str]:
     if resume and not any(a in ("--cfg", "-c") for a in args):
         check_compatible(Path(resume), composed)
         check_checkpoint(Path(resume))
+    if composed is not None and composed.get("reproduce"):
+        from vaezoo.jobs.results import load as load_results
+
+        load_results(Path(composed.reproduce) / "results.json")  # a damaged one is refused before training
     if composed is not None and not shows_one:
         check_writable_outputs(args, composed, resume)
     return args

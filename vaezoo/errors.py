@@ -65,11 +65,14 @@ _TOO_LARGE = {"EFBIG"}
 _READ_ONLY = {"EROFS", "EACCES", "EPERM"}
 
 
-def write_failure(err: OSError, path: object, after: str = "") -> TrainingFailure | None:
+def write_failure(
+    err: OSError, path: object, after: str = "", elsewhere: str = "paths.runs=<a writable folder>"
+) -> TrainingFailure | None:
     """The one-line failure for an ``OSError`` raised writing ``path``, or None when it is another error.
 
-    ``after`` is what the user does once the cause is fixed (e.g. "resume with ..."); the message names
-    the folder and the fix: free space, raise the file-size limit, or write somewhere writable.
+    ``after`` is what the user does once the cause is fixed (e.g. "resume with ..."), ``elsewhere`` how
+    to write somewhere else; the message names the folder and the fix: free space, raise the file-size
+    limit, or write somewhere writable.
     """
     import errno as errno_names
     from pathlib import Path
@@ -88,6 +91,6 @@ def write_failure(err: OSError, path: object, after: str = "") -> TrainingFailur
     if name in _READ_ONLY:
         return NotWritable(
             f"cannot write {where}: {folder} is read-only or not yours ({err.strerror}); make it writable "
-            f"or choose a writable folder (paths.runs=<folder>){then}"
+            f"or write elsewhere ({elsewhere}){then}"
         )
     return None

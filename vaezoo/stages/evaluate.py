@@ -108,11 +108,32 @@ def run(cfg: DictConfig) -> None:
         print(f"vaezoo.stages.evaluate: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     except OSError as err:  # a full disk or read-only folder while writing results or pictures
-        failure = write_failure(err, cfg.run, after="evaluate again")
+        failure = write_failure(
+            err, cfg.run, elsewhere=f"cp -r {cfg.run} <folder>; run=<folder>", after="evaluate again"
+        )
         if failure is None:
             raise
         print(f"vaezoo.stages.evaluate: error: {failure}", file=sys.stderr)
         raise SystemExit(failure.exit_status) from None
+
+
+def check_before_running(args: list[str]) -> None:
+    """The metric names and settings of the command line, checked before Hydra creates the
+    ``evaluation/`` folder in the job: a refused evaluation writes nothing. Overrides Hydra cannot
+    compose are left to Hydra's own message."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    from vaezoo.evaluation.pipeline import check_eval_config
+
+    if any(a.startswith("-") for a in args):
+        return
+    try:
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            cfg = compose("evaluate", overrides=args)
+    except HydraException:
+        return
+    check_eval_config({"metrics": cfg.eval.metrics, "settings": cfg.eval.settings})
 
 
 def main() -> None:
@@ -121,7 +142,14 @@ def main() -> None:
         "a finished job or sweep folder, e.g. python -m vaezoo.evaluate run=runs/multirun/<time>",
     )
     sys.argv[1:] = quote_run_path(sys.argv[1:])
+    from vaezoo.errors import VaezooError
     from vaezoo.training.interrupt import run_stopping_on_signals
+
+    try:
+        check_before_running(sys.argv[1:])
+    except VaezooError as err:
+        print(f"vaezoo.stages.evaluate: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
     run_stopping_on_signals("vaezoo.stages.evaluate", "the evaluation", run)
 

@@ -37,9 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vaezoo: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # a read-only folder or a full disk
-        failure = write_failure(
-            err, args.out or args.folder, after="run it again, or write it elsewhere with --out <file>"
-        )
+        failure = write_failure(err, args.out or args.folder, elsewhere="--out <file>", after="run it again")
         if failure is None:
             raise
         print(f"vaezoo: error: {failure}", file=sys.stderr)
