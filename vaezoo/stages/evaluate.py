@@ -143,7 +143,7 @@ def main() -> None:
     )
     sys.argv[1:] = quote_run_path(sys.argv[1:])
     from vaezoo.errors import VaezooError
-    from vaezoo.training.interrupt import run_stopping_on_signals
+    from vaezoo.stages.signals import run_stopping_on_signals
 
     try:
         check_before_running(sys.argv[1:])

@@ -194,7 +194,7 @@ def main() -> None:
                 print(f"vaezoo.stages.prior: error: {err}", file=sys.stderr)
                 sys.exit(2)
     sys.argv[1:] = quote_run_path(sys.argv[1:])
-    from vaezoo.training.interrupt import run_stopping_on_signals
+    from vaezoo.stages.signals import run_stopping_on_signals
 
     run_stopping_on_signals("vaezoo.stages.prior", "the prior's training", run)
 

@@ -19,13 +19,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", help="where to write the HTML (default: FOLDER/report.html)")
     args = parser.parse_args(argv)
-    from vaezoo.reports.html import write_report
-    from vaezoo.reports.leaderboard import leaderboard, print_board
-    from vaezoo.training.interrupt import run_stopping_on_signals
+    from vaezoo.stages.signals import run_stopping_on_signals
 
     started = time.perf_counter()
 
     def report() -> tuple[Any, Path]:
+        from vaezoo.reports.html import write_report
+        from vaezoo.reports.leaderboard import leaderboard
+
         board = leaderboard(args.folder)
         if not board.rows:
             raise VaezooError(f"no job folders under {args.folder}; give a sweep folder or a runs folder")
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"vaezoo: error: {failure}", file=sys.stderr)
         return failure.exit_status
+    from vaezoo.reports.leaderboard import print_board
+
     print_board(board, report=path)
     size_mb = path.stat().st_size / 1e6
     print(

@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import lightning as L
 
@@ -25,7 +25,6 @@ from vaezoo.errors import JobInterrupted
 log = logging.getLogger("vaezoo")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-T = TypeVar("T")
 
 
 class GracefulStop(L.Callback):
@@ -105,46 +104,3 @@ class GracefulStop(L.Callback):
     def _save(self, trainer: L.Trainer) -> None:
         trainer.save_checkpoint(self.last)
         self.saved_step = trainer.global_step
-
-
-@contextmanager
-def stop_on_signals(what: str) -> Iterator[None]:
-    """SIGTERM / SIGINT in a stage that trains nothing (evaluate, prior's encoding, report): raise
-    :class:`~vaezoo.errors.StageInterrupted` at once. Every file those stages write is renamed into
-    place when complete, so an interrupted stage leaves the earlier files as they were."""
-    from vaezoo.errors import StageInterrupted
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        name = signal.Signals(signum).name
-        raise StageInterrupted(
-            signum,
-            f"interrupted by {name}; {what} stopped (its files are only replaced whole, never "
-            "half-written): run it again",
-        )
-
-    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-    for s in STOP_SIGNALS:
-        signal.signal(s, interrupt)
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-def run_stopping_on_signals(program: str, what: str, stage: Callable[[], T]) -> T:
-    """``stage()`` with :func:`stop_on_signals`; an interruption ends in one line and exit 128 + signal."""
-    import sys
-
-    from vaezoo.errors import StageInterrupted
-
-    with stop_on_signals(what):
-        try:
-            return stage()
-        except StageInterrupted as stop:
-            print(f"{program}: error: {stop.message}", file=sys.stderr, flush=True)
-            raise SystemExit(stop.code) from None
