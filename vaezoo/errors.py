@@ -79,6 +79,8 @@ def write_failure(
 
     name = errno_names.errorcode.get(err.errno or 0, "")
     where = Path(str(err.filename or path))
+    if where.name.startswith(".") and where.name.endswith(".tmp"):  # our temporary name: say the real one
+        where = Path(str(path))
     folder = where if where.is_dir() else where.parent
     then = f", then {after}" if after else ""
     if name in _FULL:

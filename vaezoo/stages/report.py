@@ -38,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vaezoo: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # a read-only folder or a full disk
-        failure = write_failure(err, args.out or args.folder, elsewhere="--out <file>", after="run it again")
+        from vaezoo.reports.html import REPORT
+
+        target = args.out or Path(args.folder) / REPORT
+        failure = write_failure(err, target, elsewhere="--out <file>", after="run it again")
         if failure is None:
             raise
         print(f"vaezoo: error: {failure}", file=sys.stderr)
