@@ -24,9 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
 
     def report() -> tuple[Any, Path]:
-        from vaezoo.reports.html import write_report
+        from vaezoo.paths import unwritable_folder_problem
+        from vaezoo.reports.html import REPORT, write_report
         from vaezoo.reports.leaderboard import leaderboard
 
+        out = Path(args.out) if args.out else Path(args.folder) / REPORT
+        problem = unwritable_folder_problem(out.parent, "report's folder", "write it elsewhere: --out <file>")
+        if problem and Path(args.folder).is_dir():  # a missing folder gets its own message below
+            raise VaezooError(problem)
         board = leaderboard(args.folder)
         if not board.rows:
             raise VaezooError(f"no job folders under {args.folder}; give a sweep folder or a runs folder")
