@@ -55,12 +55,6 @@ class ConditionalVAE(GaussianLatentVAE):
         if prior not in PRIORS:
             raise ConfigError(f"model.prior={prior!r} must be one of {', '.join(PRIORS)}")
         num_classes = int(data_info.num_classes or 0)
-        if num_classes < 2:
-            found = "no class labels" if num_classes == 0 else "one class"
-            raise ConfigError(
-                f"model=cvae conditions on the class label, but {data_info.name} has {found}: give data "
-                "with at least two classes (one sub-folder per class) or use model=vanilla"
-            )
         condition_dim = num_classes if label_encoding == "onehot" else embedding_dim
         super().__init__(data_info, likelihood, latent_dim, net, condition_dim=condition_dim)
         self.num_classes = num_classes
@@ -80,6 +74,11 @@ class ConditionalVAE(GaussianLatentVAE):
                 f"model={name} conditions on labels but dataset={data_info.name} has none; use a labelled "
                 "dataset (digits, mnist, fashion_mnist, cifar10, celeba, an image_folder with class "
                 "sub-folders or arrays with labels)"
+            )
+        if data_info.num_classes is not None and data_info.num_classes < 2:  # labels, but all the same
+            raise ConfigError(
+                f"model={name} conditions on the class label, but {data_info.name} has one class: give "
+                "data with at least two classes (one sub-folder per class) or use model=vanilla"
             )
 
     def condition(self, y: Tensor | None) -> Tensor:
