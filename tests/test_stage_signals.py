@@ -1,4 +1,4 @@
-"""Real SIGINT and SIGTERM sent to ``python -m vaezoo.evaluate`` and ``python -m vaezoo.report`` while
+"""Real SIGINT and SIGTERM sent to ``python -m vaezoo.evaluate``, ``vaezoo.report`` and ``vaezoo.prior`` while
 they work: exit 130 / 143, a last line that says what stopped and what to do, no traceback, and the
 job folder's results.json and pictures as they were (files are only ever replaced whole).
 
@@ -132,3 +132,22 @@ def test_a_one_class_folder_trains_and_skips_the_picture_that_needs_two(tmp_path
     log = (job / "vaezoo.log").read_text()
     assert "picture interpolations skipped: every test example is of one class" in log
     assert (job / "images" / "traversals.png").is_file()  # the pictures that apply are drawn
+
+
+def test_prior_stops_on_sigterm_while_training_with_nothing_half_written(tmp_path):
+    job = tmp_path / "vqvae"
+    proc = run_cli(["model=vqvae", *FAST, f"hydra.run.dir={job}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    before = files_hash(job)
+    args = [f"run={job}", "logger=csv", "hardware=cpu", "trainer.max_epochs=50"]
+    prior = start("vaezoo.prior", args, tmp_path)
+    wait_for(lambda: catches(prior.pid, signal.SIGTERM) and (job / "prior").is_dir(), prior)
+    time.sleep(2.0)
+    prior.send_signal(signal.SIGTERM)
+    _, stderr = prior.communicate(timeout=120)
+    assert prior.returncode == 143, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert last_line(stderr).startswith("vaezoo.stages.prior: error: interrupted by SIGTERM"), stderr[-3000:]
+    assert not (job / "prior" / "results.json").exists() and not list(job.rglob(".*.tmp"))
+    after = files_hash(job)
+    assert {k: after[k] for k in before} == before  # the VQ-VAE job itself untouched
