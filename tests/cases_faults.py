@@ -113,6 +113,10 @@ def wandb_folder(job: Path, data: Path) -> Path:
     return job.parent / "runs" / "job" / "wandb"
 
 
+def images_folder(job: Path, data: Path) -> Path:
+    return job.parent / "runs" / "job" / "images"
+
+
 def mnist_archives(job: Path, data: Path) -> None:
     shared = shared_datasets()
     if shared is None:
@@ -240,6 +244,15 @@ CASES = [
         [*FAST[:-2], "logger=wandb", "trainer.max_epochs=1", "hydra.run.dir={runs}/job"],
         ("cannot write W&B files", "logger=csv"),
         prepare=read_only(wandb_folder),
+        **MOUNTED,
+    ),
+    Case(
+        "read-only-images-train",  # the job folder is writable, its images/ folder a read-only mount
+        [*FAST, "hydra.run.dir={runs}/job"],
+        ("cannot write", "images", "read-only", "resume="),
+        status=1,
+        prepare=read_only(images_folder),
+        check=failed_json_names("NotWritable", "images"),
         **MOUNTED,
     ),
     Case(

@@ -80,7 +80,9 @@ def write_failure(
     name = errno_names.errorcode.get(err.errno or 0, "")
     where = Path(str(err.filename or path))
     if where.name.startswith(".") and where.name.endswith(".tmp"):  # our temporary name: say the real one
-        where = Path(str(path))
+        real = where.name[1 : -len(".tmp")]
+        given = Path(str(path))
+        where = given if real.startswith(given.name) else where.with_name(real)
     folder = where if where.is_dir() else where.parent
     then = f", then {after}" if after else ""
     if name in _FULL:
