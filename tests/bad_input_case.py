@@ -36,6 +36,9 @@ class Case:
     # Why this machine cannot make the fault (e.g. mounting needs root), or None: the case is skipped
     # with that reason, never passed.
     cannot_run: Callable[[], str | None] | None = None
+    # Undoes what prepare made outside the files (unmounts a tmpfs or a read-only bind mount); given the
+    # case's temporary folder, called whether the case passed or failed.
+    cleanup: Callable[[Path], None] | None = None
 
 
 def more_cases() -> list[Case]:

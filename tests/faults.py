@@ -31,24 +31,6 @@ class SignalAtStep(L.Callback):
             os.kill(os.getpid(), self.signum)
 
 
-class FullDiskAtStep(L.Callback):
-    """From ``step`` on, every torch.save fails as on a full disk (OSError ENOSPC)."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
-        if trainer.global_step >= self.step:
-            import errno
-
-            import torch
-
-            def full(*args: object, **kwargs: object) -> None:
-                raise OSError(errno.ENOSPC, "No space left on device")
-
-            torch.save = full
-
-
 class SlurmRequeueAtStep(L.Callback):
     """What SLURM does at a time limit with ``--signal=USR1@...`` and a requeue: SIGUSR1, then SIGTERM.
 

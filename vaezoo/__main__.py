@@ -91,7 +91,33 @@ def check_before_running(args: list[str]) -> list[str]:
     if resume and not any(a in ("--cfg", "-c") for a in args):
         check_compatible(Path(resume), composed)
         check_checkpoint(Path(resume))
+    if composed is not None and composed.get("reproduce"):
+        from vaezoo.jobs.results import load as load_results
+
+        load_results(Path(composed.reproduce) / "results.json")  # a damaged one is refused before training
+    if composed is not None and not shows_one:
+        check_writable_outputs(args, composed, resume)
     return args
+
+
+def check_writable_outputs(args: list[str], composed: DictConfig, resume: str | None) -> None:
+    """The job folder Hydra is about to create (or, on a resume, the job folder itself) must be writable:
+    refused here in one line, before Hydra's own traceback for the folder it cannot create."""
+    from vaezoo.paths import unwritable_folder_problem
+
+    if resume:
+        problem = unwritable_folder_problem(
+            resume,
+            "job folder to resume",
+            f"copy it somewhere writable (cp -r {resume} <folder>) and resume that",
+        )
+    else:
+        given = [a.split("=", 1)[1] for a in args if a.startswith(("hydra.run.dir=", "hydra.sweep.dir="))]
+        folders = given or [str(composed.paths.runs)]
+        fix = "make it writable or choose a writable runs folder: paths.runs=<folder>"
+        problem = next((p for f in folders if (p := unwritable_folder_problem(f, "runs folder", fix))), None)
+    if problem:
+        raise VaezooError(problem)
 
 
 def main() -> None:

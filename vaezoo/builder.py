@@ -241,6 +241,32 @@ def build_model_for(cfg: DictConfig, data_info: Any, likelihood: Any) -> Any:
     return build_model(cfg.model.name, model_params(cfg.model), data_info, likelihood)
 
 
+#: The fewest test examples the post-fit evaluation can use (active units need a variance over examples).
+MIN_TEST_EXAMPLES = 2
+
+
+def check_split_sizes(datamodule: Any, dataset_cfg: DictConfig) -> None:
+    """Refuse, before training, splits too small for training or for the test report that ends it."""
+    from vaezoo.errors import DataError
+
+    splits = getattr(datamodule, "splits", None) or {}
+    sizes = {name: len(split) for name, split in splits.items()}
+    name = dataset_cfg.get("name")
+    fix = (
+        "set dataset.test_size to a larger count"
+        if "test_size" in dataset_cfg
+        else "use the full dataset (drop the option that shrinks it)"
+    )
+    if sizes.get("train", 1) < 1:
+        raise DataError(f"dataset {name} has no training examples; give it more examples")
+    if sizes.get("test", MIN_TEST_EXAMPLES) < MIN_TEST_EXAMPLES:
+        raise DataError(
+            f"dataset {name} has {sizes['test']} test example(s) ({sizes.get('train')} / "
+            f"{sizes.get('val')} / {sizes['test']} train / val / test); the test report needs at least "
+            f"{MIN_TEST_EXAMPLES}: give it more examples or {fix}"
+        )
+
+
 def build_module(cfg: DictConfig, source: Any = None):
     """Data, likelihood, KL regulariser, model and objective from the config, all checked before training.
 
@@ -255,6 +281,7 @@ def build_module(cfg: DictConfig, source: Any = None):
 
     validate(cfg)  # ranges and cross-group rules (python -m vaezoo checked keys and types before Hydra ran)
     datamodule, likelihood = build_data_and_likelihood(cfg, source)
+    check_split_sizes(datamodule, cfg.dataset)
     kl = build(cfg.kl)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     model = build_model_for(cfg, datamodule.info, likelihood)

@@ -102,3 +102,38 @@ def require_run_argument(program: str, example: str) -> None:
     if not any(a.startswith("-") for a in args) and not any(a.startswith("run=") for a in args):
         print(f"{program}: give {example}", file=sys.stderr)
         sys.exit(2)
+    for arg in args:
+        if arg.startswith("run=") and (problem := run_folder_problem(arg[4:].strip("'\""))):
+            print(f"{program}: error: {problem}", file=sys.stderr)
+            sys.exit(2)
+
+
+def run_folder_problem(given: str) -> str | None:
+    """One line when ``run=`` names a file instead of its folder, or a folder the stage cannot write
+    into (it writes results and pictures there); None when it can go on."""
+    import os
+
+    path = Path(given).expanduser()
+    if path.is_file():
+        return f"run={given} is a file; give the job folder that holds it: run={path.parent}"
+    if path.is_dir() and not os.access(path, os.W_OK):
+        return (
+            f"cannot write in {path}: the folder is read-only; copy it somewhere writable "
+            f"(cp -r {path} <folder>) and give run=<folder>"
+        )
+    return None
+
+
+def unwritable_folder_problem(folder: str | Path, what: str, fix: str) -> str | None:
+    """One line when ``folder`` (or, while it does not exist yet, the nearest folder above it that
+    does) cannot be written: a read-only mount or another user's folder. ``what`` names the folder's
+    role, ``fix`` how to choose another."""
+    import os
+
+    path = Path(folder).expanduser().absolute()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.is_dir() and os.access(existing, os.W_OK | os.X_OK):
+        return None
+    return f"cannot write the {what} {path}: {existing} is read-only or not yours; {fix}"

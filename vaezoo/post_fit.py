@@ -238,9 +238,21 @@ def evaluate_model(
     if measured is not None:
         measured(result)
     if settings.pictures.enabled:
-        result.pictures = draw_pictures_of(model, datamodule, settings, images_dir, metrics_rows or [])
+        reason = pictures_cannot_apply(test)
+        if reason:
+            log.warning("pictures skipped: %s", reason)
+        else:
+            result.pictures = draw_pictures_of(model, datamodule, settings, images_dir, metrics_rows or [])
     result.seconds = time.perf_counter() - started
     return result
+
+
+def pictures_cannot_apply(test: dict[str, Any]) -> str | None:
+    """Why no latent-space picture can be drawn of this model (a diverged one decodes NaNs), or None."""
+    elbo = test.get("elbo_nats")
+    if elbo is None or not np.isfinite(elbo):
+        return f"the model's test ELBO is {elbo} (the model diverged); retrain it with a lower optimizer.lr"
+    return None
 
 
 def draw_pictures_of(

@@ -8,7 +8,14 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from vaezoo.evaluation.registry import Batch, MetricContext, check_metric_names, run_metrics, settings_for
+from vaezoo.evaluation.registry import (
+    Batch,
+    MetricContext,
+    check_metric_names,
+    load_metrics,
+    run_metrics,
+    settings_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +44,12 @@ def check_eval_config(eval_cfg: DictConfig | Mapping[str, Any]) -> None:
     settings = metric_settings(eval_cfg)
     for metric in check_metric_names(metric_names(eval_cfg)):
         settings_for(metric, settings)
+    # Settings of a metric not in the list (e.g. the job's own list, read later) are checked as well:
+    # an impossible value fails now, not after loading the job or when the list later includes it.
+    registered = load_metrics()
+    for name in settings:
+        if name in registered:
+            settings_for(registered[name], settings)
 
 
 def ground_truth_for(datamodule: Any) -> Any:

@@ -171,6 +171,14 @@ def settings_for(metric: Metric, settings: Mapping[str, Any] | None) -> dict[str
             f"eval.settings.{metric.name} has unknown keys {', '.join(unknown)}; "
             f"its settings are: {', '.join(sorted(metric.defaults)) or 'none'}"
         )
+    for key, value in given.items():
+        default = metric.defaults[key]
+        counts = isinstance(default, int) and not isinstance(default, bool) and default >= 1
+        if counts and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(
+                f"eval.settings.{metric.name}.{key}={value} must be an integer >= 1 "
+                f"(the default is {default}); set eval.settings.{metric.name}.{key}={default}"
+            )
     return metric.defaults | given
 
 

@@ -85,6 +85,7 @@ class Results:
         for section in ("test", "metrics", "checkpoints"):  # version 0 files may hold null here
             if values.get(section) is None:
                 values.pop(section, None)
+        check_field_types(values, source)
         extra = {k: v for k, v in data.items() if k not in known and k != "schema_version"}
         return cls(**values, extra=extra)  # a version 0 file becomes version 1 when saved again
 
@@ -98,6 +99,29 @@ class Results:
         """The values of registered metric ``name`` ({} when it did not run or was skipped)."""
         entry = self.metrics.get(name) or {}
         return dict(entry.get("values") or {})
+
+
+_OBJECTS = ("test", "metrics", "checkpoints", "environment", "lr_schedule", "paper", "reproduction", "nulls")
+_TEXTS = ("model", "dataset", "likelihood", "kl", "device", "job_dir")
+_NUMBERS = ("beta", "seed", "best_val_elbo_nats", "epochs", "steps", "train_seconds", "world_size")
+
+
+def check_field_types(values: dict[str, Any], source: str) -> None:
+    """Refuse a results.json whose known keys hold the wrong kind of value (a hand-edited or damaged
+    file), in one line, before anything reads a section of it."""
+    for key, value in values.items():
+        if value is None:
+            continue
+        wrong = (
+            (key in _OBJECTS and not isinstance(value, dict))
+            or (key in _TEXTS and not isinstance(value, str))
+            or (key in _NUMBERS and (isinstance(value, bool) or not isinstance(value, (int, float))))
+        )
+        if wrong:
+            raise ConfigError(
+                f"{source} is damaged: {key} is {json.dumps(value)[:40]}, which is not what vaezoo writes "
+                "there; restore the file from the job's original or rerun the job"
+            )
 
 
 def load(path: str | Path) -> Results:

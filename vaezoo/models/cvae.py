@@ -75,6 +75,11 @@ class ConditionalVAE(GaussianLatentVAE):
                 "dataset (digits, mnist, fashion_mnist, cifar10, celeba, an image_folder with class "
                 "sub-folders or arrays with labels)"
             )
+        if data_info.num_classes is not None and data_info.num_classes < 2:  # labels, but all the same
+            raise ConfigError(
+                f"model={name} conditions on the class label, but {data_info.name} has one class: give "
+                "data with at least two classes (one sub-folder per class) or use model=vanilla"
+            )
 
     def condition(self, y: Tensor | None) -> Tensor:
         if y is None:

@@ -107,7 +107,13 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
     board = leaderboard(folder)
     out = Path(out) if out is not None else folder / REPORT
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(board, folder, out.parent), encoding="utf-8")
+    page = render(board, folder, out.parent)
+    partial = out.with_name(f".{out.name}.tmp")  # renamed into place: never a half-written page
+    try:
+        partial.write_text(page, encoding="utf-8")
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
     return out
 
 

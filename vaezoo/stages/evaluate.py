@@ -100,13 +100,40 @@ def evaluate_folder(cfg: DictConfig) -> dict[str, dict[str, Any]]:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
 def run(cfg: DictConfig) -> None:
-    from vaezoo.errors import VaezooError
+    from vaezoo.errors import VaezooError, write_failure
 
     try:
         evaluate_folder(cfg)
     except VaezooError as err:  # one line and a non-zero exit instead of Hydra's multi-line report
         print(f"vaezoo.stages.evaluate: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    except OSError as err:  # a full disk or read-only folder while writing results or pictures
+        failure = write_failure(
+            err, cfg.run, elsewhere=f"cp -r {cfg.run} <folder>; run=<folder>", after="evaluate again"
+        )
+        if failure is None:
+            raise
+        print(f"vaezoo.stages.evaluate: error: {failure}", file=sys.stderr)
+        raise SystemExit(failure.exit_status) from None
+
+
+def check_before_running(args: list[str]) -> None:
+    """The metric names and settings of the command line, checked before Hydra creates the
+    ``evaluation/`` folder in the job: a refused evaluation writes nothing. Overrides Hydra cannot
+    compose are left to Hydra's own message."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    from vaezoo.evaluation.pipeline import check_eval_config
+
+    if any(a.startswith("-") for a in args):
+        return
+    try:
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            cfg = compose("evaluate", overrides=args)
+    except HydraException:
+        return
+    check_eval_config({"metrics": cfg.eval.metrics, "settings": cfg.eval.settings})
 
 
 def main() -> None:
@@ -118,7 +145,16 @@ def main() -> None:
 
     check_run_argument("vaezoo.stages.evaluate", sys.argv[1:])  # before Hydra writes into the job folder
     sys.argv[1:] = quote_run_path(sys.argv[1:])
-    run()
+    from vaezoo.errors import VaezooError
+    from vaezoo.stages.signals import run_stopping_on_signals
+
+    try:
+        check_before_running(sys.argv[1:])
+    except VaezooError as err:
+        print(f"vaezoo.stages.evaluate: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+    run_stopping_on_signals("vaezoo.stages.evaluate", "the evaluation", run)
 
 
 if __name__ == "__main__":

@@ -187,7 +187,9 @@ def main() -> None:
 
     check_run_argument("vaezoo.stages.prior", sys.argv[1:])  # before Hydra writes into the job folder
     sys.argv[1:] = quote_run_path(sys.argv[1:])
-    run()
+    from vaezoo.stages.signals import run_stopping_on_signals
+
+    run_stopping_on_signals("vaezoo.stages.prior", "the prior's training", run)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
-from vaezoo.errors import VaezooError
+from vaezoo.errors import VaezooError, write_failure
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,18 +19,40 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", help="where to write the HTML (default: FOLDER/report.html)")
     args = parser.parse_args(argv)
-    from vaezoo.reports.html import write_report
-    from vaezoo.reports.leaderboard import leaderboard, print_board
+    from vaezoo.stages.signals import run_stopping_on_signals
 
     started = time.perf_counter()
-    try:
+
+    def report() -> tuple[Any, Path]:
+        from vaezoo.paths import unwritable_folder_problem
+        from vaezoo.reports.html import REPORT, write_report
+        from vaezoo.reports.leaderboard import leaderboard
+
+        out = Path(args.out) if args.out else Path(args.folder) / REPORT
+        problem = unwritable_folder_problem(out.parent, "report's folder", "write it elsewhere: --out <file>")
+        if problem and Path(args.folder).is_dir():  # a missing folder gets its own message below
+            raise VaezooError(problem)
         board = leaderboard(args.folder)
         if not board.rows:
             raise VaezooError(f"no job folders under {args.folder}; give a sweep folder or a runs folder")
-        path = write_report(args.folder, args.out)
+        return board, write_report(args.folder, args.out)
+
+    try:
+        board, path = run_stopping_on_signals("vaezoo.report", "the report", report)
     except VaezooError as err:
         print(f"vaezoo: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a read-only folder or a full disk
+        from vaezoo.reports.html import REPORT
+
+        target = args.out or Path(args.folder) / REPORT
+        failure = write_failure(err, target, elsewhere="--out <file>", after="run it again")
+        if failure is None:
+            raise
+        print(f"vaezoo: error: {failure}", file=sys.stderr)
+        return failure.exit_status
+    from vaezoo.reports.leaderboard import print_board
+
     print_board(board, report=path)
     size_mb = path.stat().st_size / 1e6
     print(

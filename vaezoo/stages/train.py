@@ -9,7 +9,6 @@ Heavy imports live inside functions so ``python -m vaezoo --help`` stays fast.
 
 from __future__ import annotations
 
-import errno
 import logging
 import time
 from pathlib import Path
@@ -68,7 +67,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from vaezoo.builder import build_loggers, build_module, build_trainer, resolve_hardware
-    from vaezoo.errors import DiskFull, JobInterrupted
+    from vaezoo.errors import JobInterrupted, write_failure
     from vaezoo.jobs.reproduce import check_before_run
     from vaezoo.jobs.resume import RunRecord
     from vaezoo.training.checkpointing import remove_partial_saves
@@ -126,13 +125,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         except JobInterrupted as err:
             exit_code = err.exit_status
             raise
-        except OSError as err:
-            if err.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise DiskFull(
-                    f"no space left on the device writing {err.filename or job_dir}; the checkpoints already "
-                    f"saved are intact: free space, then resume with python -m vaezoo resume={job_dir}"
-                ) from None
-            raise
+        except OSError as err:  # full disk, file-size limit, read-only folder: results, pictures, W&B
+            failure = write_failure(err, job_dir, after=f"resume with python -m vaezoo resume={job_dir}")
+            if failure is None:
+                raise
+            raise type(failure)(f"{failure} (the checkpoints already saved are intact)") from None
         finally:
             for lg in loggers:
                 if isinstance(lg, WandbLogger):
@@ -173,6 +170,21 @@ def write_job_config(cfg: DictConfig, job_dir: Path, with_hydra_files: bool) -> 
         (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
 
 
+def check_finite_test(tested: list[dict[str, float]], checkpoint: str | None) -> None:
+    """A model whose test loss is NaN or infinite diverged without stopping training (e.g. every
+    non-finite update skipped): a failure, before any results.json of nulls or picture of NaNs."""
+    import math
+
+    from vaezoo.errors import Diverged
+
+    loss = next((row["test/loss"] for row in tested if "test/loss" in row), None)
+    if loss is not None and not math.isfinite(float(loss)):
+        raise Diverged(
+            f"training diverged: the test loss of {checkpoint or 'the model'} is {loss}; lower optimizer.lr "
+            "(or set optimizer.clip_norm) and start a new run"
+        )
+
+
 def fit_and_report(
     cfg: DictConfig,
     trainer: Any,
@@ -205,7 +217,8 @@ def fit_and_report(
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     train_seconds = time.perf_counter() - started
     best = checkpoint.best_model_path or None
-    trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
+    tested = trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
+    check_finite_test(tested, best or checkpoint.last_model_path)
     if not trainer.is_global_zero:
         return {"best_val_elbo_nats": None, "rank": trainer.global_rank}
     # The post-fit evaluation runs on rank 0 alone over the whole test split, as in a single-process run.

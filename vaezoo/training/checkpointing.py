@@ -14,7 +14,7 @@ import torch
 from lightning.fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from vaezoo.errors import DiskFull
+from vaezoo.errors import write_failure
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -30,26 +30,60 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        resume = f"resume with python -m vaezoo resume={target.parent.parent}"
+        tmp: str | None = None
+        writer: _AllOrError | None = None
         try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb", buffering=0) as f:
+                writer = _AllOrError(f)
+                torch.save(checkpoint, writer)
                 os.fsync(f.fileno())
             os.replace(tmp, target)
-        except OSError as err:
-            Path(tmp).unlink(missing_ok=True)
-            if err.errno in (errno.ENOSPC, errno.EDQUOT):
-                intact = f"the previous {target.name} is intact" if target.exists() else "no earlier save"
-                raise DiskFull(
-                    f"no space left on the device writing {target} ({intact}; saves are atomic): free "
-                    f"space, then resume with python -m vaezoo resume={target.parent.parent}"
-                ) from None
-            raise
+        except (OSError, RuntimeError) as err:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+            # torch.save reports a failed write as RuntimeError ("enforce fail at inline_container.cc");
+            # the writer kept the OSError behind it.
+            cause = err if isinstance(err, OSError) else (writer.error if writer else None)
+            failure = write_failure(cause, target, resume) if cause is not None else None
+            if failure is None:
+                raise
+            intact = f"the previous {target.name} is intact" if target.exists() else "nothing saved before"
+            raise type(failure)(f"{failure} ({intact}; saves are atomic)") from None
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
             raise
+
+
+class _AllOrError:
+    """A file-like object for ``torch.save`` that writes every byte or raises, and keeps the error.
+
+    A buffered file on a full disk (or over ``ulimit -f``) can report a short write, which torch turns
+    into an opaque RuntimeError; this keeps the ``OSError`` (ENOSPC, EFBIG, EROFS) that says why.
+    """
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        try:
+            while view:
+                written = self.raw.write(view)
+                if not written:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                view = view[written:]
+        except OSError as err:
+            self.error = err
+            raise
+        return len(data) if isinstance(data, bytes) else memoryview(data).nbytes
+
+    def flush(self) -> None:
+        self.raw.flush()
 
 
 def remove_partial_saves(dirpath: str | os.PathLike) -> list[Path]:

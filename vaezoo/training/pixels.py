@@ -46,6 +46,11 @@ def save_image_grid(grid: Tensor, *paths: Path) -> None:
     """Write a grid from :func:`image_grid` to each path as a PNG (one file pixel per grid pixel)."""
     from torchvision.utils import save_image
 
-    for path in paths:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        save_image(grid, path)
+    for path in map(Path, paths):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.tmp")  # renamed into place: never a half-written PNG
+        try:
+            save_image(grid, partial, format="png")
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)

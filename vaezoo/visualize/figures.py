@@ -76,8 +76,15 @@ def figure(width_in: float = 6.4, height_in: float = 4.0) -> Figure:
 
 
 def save(fig: Figure, path: Path) -> Path:
+    """Draw into a temporary file, then rename it into place: an interrupted or failed save (a full
+    disk) never leaves a half-written picture, and the previous one stays."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, facecolor="white")
+    partial = path.with_name(f".{path.name}.tmp")
+    try:
+        fig.savefig(partial, dpi=DPI, facecolor="white", format=path.suffix.lstrip(".") or "png")
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path
 
 

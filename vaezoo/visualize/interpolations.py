@@ -58,7 +58,11 @@ def pair_indices(scene: Scene, pairs: int) -> list[tuple[int, int]]:
     "every model",
     title="Interpolations between test images, linear and spherical",
     uses="posterior means of pairs of test images",
-    skip=lambda s: "fewer than 2 test examples" if len(s.x) < 2 else None,
+    skip=lambda s: (
+        "fewer than 2 test examples"
+        if len(s.x) < 2
+        else ("every test example is of one class" if not pair_indices(s, 1) else None)
+    ),
 )
 def draw(scene: Scene, path: Path) -> Path:
     pairs = pair_indices(scene, PAIRS)
