@@ -18,6 +18,7 @@ from vaezoo.builder import model_params
 from vaezoo.data.factors import GroundTruthData
 from vaezoo.data.info import DataInfo
 from vaezoo.evaluation.classifier import SmallCNN, classifier_paths
+from vaezoo.evaluation.held_out import TEST_REPORTED, evaluate
 from vaezoo.evaluation.registry import METRICS, MetricContext, load_metrics, register_metric, run_metrics
 from vaezoo.evaluation.reported import (
     DIRECTIONS,
@@ -28,7 +29,6 @@ from vaezoo.evaluation.reported import (
     Reported,
     find,
 )
-from vaezoo.evaluation.test_report import TEST_REPORTED, evaluate
 from vaezoo.likelihoods import Bernoulli
 from vaezoo.models import build_model
 from vaezoo.visualize import PICTURES, described

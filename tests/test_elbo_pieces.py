@@ -129,7 +129,7 @@ def test_active_units_counts_units_whose_mean_varies_across_data():
 
 
 def test_bits_per_dim_only_for_likelihoods_that_give_probabilities_of_pixel_values():
-    from vaezoo.evaluation.test_report import evaluate
+    from vaezoo.evaluation.held_out import evaluate
 
     colour = DataInfo("toy", (3, 4, 4), levels=256)
     x = (torch.randint(0, 256, (8, 3, 4, 4)) / 255.0,)

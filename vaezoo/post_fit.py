@@ -200,9 +200,9 @@ def evaluate_model(
     there, so a picture that fails never loses them). ``metrics_rows`` are the job's metrics.csv rows
     (the training curves picture).
     """
+    from vaezoo.evaluation.held_out import evaluate, first_examples
     from vaezoo.evaluation.ood import ood_batches_for
     from vaezoo.evaluation.pipeline import build_context, evaluate_metrics
-    from vaezoo.evaluation.test_report import evaluate, first_examples
 
     started = time.perf_counter()
     settings.check()

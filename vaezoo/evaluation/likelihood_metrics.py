@@ -1,6 +1,6 @@
 """Likelihood metrics as registry entries: importance-weighted bound, KL per latent dimension, active units.
 
-The end-of-run ``test`` section of results.json (vaezoo.evaluation.test_report) already holds the IW bound at
+The end-of-run ``test`` section of results.json (vaezoo.evaluation.held_out) already holds the IW bound at
 ``eval.iw_k`` and the active units; these entries let the evaluation stage recompute them with other
 settings (``iw_bound`` at k = 5000, the Burda et al. 2015 protocol) without a second implementation.
 """

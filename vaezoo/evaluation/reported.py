@@ -2,7 +2,7 @@
 
 Every key a metric reports is declared at registration (``register_metric(..., reports=[...])``) and
 every key of results.json's ``test`` section beside the code that writes it
-(:data:`vaezoo.evaluation.test_report.TEST_REPORTED`). The leaderboard, the Markdown table and the HTML
+(:data:`vaezoo.evaluation.held_out.TEST_REPORTED`). The leaderboard, the Markdown table and the HTML
 report read these declarations to mark the best job and to label columns; nothing guesses a
 direction from a name, and a number nobody declared is shown unmarked.
 

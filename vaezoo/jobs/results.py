@@ -26,7 +26,7 @@ FILE_NAME = "results.json"
 class Results:
     """One job's report: what ran, its test section, its registered metrics and where it ran.
 
-    ``test`` is the test-set report (:func:`vaezoo.evaluation.test_report.evaluate`) and ``metrics`` the
+    ``test`` is the test-set report (:func:`vaezoo.evaluation.held_out.evaluate`) and ``metrics`` the
     registered metrics ({name: {"values" | "value" | "skipped", ...}}); both are written by the
     post-fit evaluation (:mod:`vaezoo.post_fit`). Keys this version does not name (written by a plug-in,
     say) are kept in ``extra`` and written back unchanged.

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vaezoo.evaluation.held_out import TEST_REPORTED
 from vaezoo.evaluation.registry import declared as declared_metric
 from vaezoo.evaluation.reported import (
     PAPER_REPORTED,
@@ -24,7 +25,6 @@ from vaezoo.evaluation.reported import (
     Reported,
     find,
 )
-from vaezoo.evaluation.test_report import TEST_REPORTED
 from vaezoo.jobs.folder import Job, find_jobs
 
 

@@ -1,4 +1,4 @@
-"""The test-set report written to ``results.json`` at the end of every run."""
+"""The held-out test-set report (the ``test`` section of ``results.json``) at the end of every run."""
 
 from __future__ import annotations
 
