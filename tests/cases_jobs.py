@@ -212,4 +212,14 @@ CASES: list[Case] = [
         ("written by job 0therjob, not by this job", "its own checkpoints"),
         prepare=foreign_best_checkpoint,
     ),
+    *(
+        Case(
+            f"{stage}-best-checkpoint-of-another-job",  # refused before Hydra writes its log in the job
+            on_stage(stage),
+            ("written by job 0therjob, not by this job", "its own checkpoints"),
+            prepare=foreign_best_checkpoint,
+            module="tests.stage_cli",
+        )
+        for stage in ("evaluate", "prior")
+    ),
 ]

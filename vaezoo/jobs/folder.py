@@ -173,3 +173,19 @@ def _job_order(path: Path) -> tuple[str, int, str]:
     """Sweep folder first, then the job number Hydra put at the start of the subfolder's name."""
     head = path.name.split("_", 1)[0]
     return (str(path.parent), int(head) if head.isdigit() else -1, path.name)
+
+
+def find_checkpoint(job_dir: Path, which: str = "best") -> Path:
+    """``best`` (highest validation ELBO), ``last``, or a path to a .ckpt file."""
+    if which not in ("best", "last"):
+        path = Path(which)
+        if not path.is_file():
+            raise ConfigError(f"checkpoint {which} not found; use best, last or a path to a .ckpt file")
+        return path
+    folder = job_dir / "checkpoints"
+    candidates = sorted(folder.glob("best-*.ckpt")) if which == "best" else []
+    if not candidates and (folder / "last.ckpt").is_file():
+        candidates = [folder / "last.ckpt"]
+    if not candidates:
+        raise ConfigError(f"no checkpoint in {folder}; is {job_dir} a finished vaezoo job folder?")
+    return candidates[-1]

@@ -11,7 +11,7 @@ import torch
 from omegaconf import DictConfig
 
 from vaezoo.errors import ConfigError
-from vaezoo.jobs.folder import read_job_config
+from vaezoo.jobs.folder import find_checkpoint, read_job_config
 from vaezoo.jobs.safety import check_checkpoint_owner, check_config_targets, load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -25,22 +25,6 @@ class LoadedRun:
     model: Any  # VAEModel
     datamodule: Any  # InMemoryDataModule
     checkpoint: Path
-
-
-def find_checkpoint(job_dir: Path, which: str = "best") -> Path:
-    """``best`` (highest validation ELBO), ``last``, or a path to a .ckpt file."""
-    if which not in ("best", "last"):
-        path = Path(which)
-        if not path.is_file():
-            raise ConfigError(f"checkpoint {which} not found; use best, last or a path to a .ckpt file")
-        return path
-    folder = job_dir / "checkpoints"
-    candidates = sorted(folder.glob("best-*.ckpt")) if which == "best" else []
-    if not candidates and (folder / "last.ckpt").is_file():
-        candidates = [folder / "last.ckpt"]
-    if not candidates:
-        raise ConfigError(f"no checkpoint in {folder}; is {job_dir} a finished vaezoo job folder?")
-    return candidates[-1]
 
 
 def model_state(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -43,12 +43,15 @@ def check_job_folder(job: Path, trusted: CommandLine = NOTHING_TRUSTED) -> None:
 
 def check_run_argument(program: str, args: list[str]) -> None:
     """Before Hydra starts ``program run=<job or sweep folder>``: every job folder below checked by
-    :func:`check_job_folder`; a refusal is one line and exit 2."""
+    :func:`check_job_folder`, and for finished jobs the checkpoint the stage will read (``checkpoint=``,
+    default best) loaded safely and checked to be the job's own, so a refused stage writes nothing
+    (Hydra's log goes into the job folder); a refusal is one line and exit 2."""
     import sys
 
     from vaezoo.errors import VaezooError
-    from vaezoo.jobs.folder import find_jobs
+    from vaezoo.jobs.folder import find_checkpoint, find_jobs
 
+    which = next((a.split("=", 1)[1].strip("'\"") for a in args if a.startswith("checkpoint=")), "best")
     for arg in args:
         folder = Path(arg[4:].strip("'\"")).expanduser() if arg.startswith("run=") else None
         if folder is None or not folder.is_dir():
@@ -56,6 +59,9 @@ def check_run_argument(program: str, args: list[str]) -> None:
         try:
             for job in find_jobs(folder):
                 check_job_folder(job.path)
+                if job.status == "finished":  # the jobs the stages read (others are skipped or refused)
+                    path = find_checkpoint(job.path, which)
+                    check_checkpoint_owner(job.path, load_checkpoint(path), path)
         except VaezooError as err:
             print(f"{program}: error: {err}", file=sys.stderr)
             sys.exit(2)
