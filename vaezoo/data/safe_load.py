@@ -127,5 +127,7 @@ def load_torch_plain(path: Path) -> Any:
         # Not torch's format: a plain pickle (which may name code) or any other bytes (damaged).
         culprit = pickled_global(path)
         if culprit is None:  # torch's text would advise weights_only=False: say what the bytes are instead
-            raise pickle.UnpicklingError("neither torch's file format nor a whole pickle") from None
+            raise pickle.UnpicklingError(
+                "not in torch's file format (damaged, or saved by something other than torch.save)"
+            ) from None
         raise CarriesObjects(f"{culprit}, in a plain pickle rather than a torch file") from None
