@@ -97,6 +97,9 @@ def test_every_range_says_what_to_set():
         ),
         (["kl=cyclical", "kl.ramp_fraction=0"], "kl.ramp_fraction=0 is out of range"),
         (["model=vqvae", "model.ema_decay=1.0"], "model.ema_decay=1.0 is out of range"),
+        (["model=vqvae", "model.quantizer=pq"], "model.quantizer=pq is out of range"),
+        (["model=vqvae", "model.fsq_levels=[8,1]"], "model.fsq_levels=[8, 1] is out of range"),
+        (["model=vqvae", "model.fsq_levels=[]"], "model.fsq_levels=[] is out of range"),
         (["likelihood=gaussian", "likelihood.sigma=0"], "likelihood.sigma=0 is out of range"),
         (["model/net=conv", "model.net.channels=[32,0]"], "model.net.channels=[32, 0] is out of range"),
         (["hardware.devices=0"], "hardware.devices=0 is out of range"),
@@ -118,6 +121,7 @@ def test_a_value_out_of_range_is_one_line_naming_key_value_range_and_fix(overrid
     [
         ["kl=capacity", "kl.max_capacity=0"],
         ["kl=cyclical", "kl.ramp_fraction=1"],
+        ["model=vqvae", "model.quantizer=fsq", "model.fsq_levels=[2]"],
         ["hardware=ddp"],  # devices=-1: every visible device
         ["model/net=mlp", "model.net.hidden=[]"],  # no hidden layer
         ["dataset=image_folder", "dataset.image_size=[32,48]"],

@@ -91,6 +91,11 @@ def _ints(v: Any) -> bool:
     return isinstance(v, list) and bool(v) and all(_int(1)(x) for x in v)
 
 
+def _levels(v: Any) -> bool:
+    """A non-empty list of integers >= 2 (FSQ levels per channel)."""
+    return isinstance(v, list) and bool(v) and all(_int(2)(x) for x in v)
+
+
 def _widths(v: Any) -> bool:
     """An MLP's hidden widths (a list of integers >= 1, empty: none) or a conv net's one width."""
     return _int(1)(v) or (isinstance(v, list) and all(_int(1)(x) for x in v))
@@ -209,6 +214,11 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "an integer >= 0 (0: never restart codes), e.g. model.restart_every=100",
     ),
     "model.restart_threshold": (_num(0), "a number >= 0, e.g. model.restart_threshold=1"),
+    "model.quantizer": (_one_of("vq", "fsq"), "vq or fsq, e.g. model.quantizer=fsq"),
+    "model.fsq_levels": (
+        _levels,
+        "a non-empty list of integers >= 2, e.g. model.fsq_levels=[8,5,5,5]",
+    ),
     "model.net.hidden": (
         _widths,
         "a list of integers >= 1 (mlp) or one integer >= 1 (conv), e.g. model.net.hidden=[400]",

@@ -8,6 +8,12 @@ part of the ELBO. With the uniform prior over K codes the posterior is a point m
 KL = log K per latent position, so the ELBO (and bits/dim) is reported as the paper does; for the
 same reason the importance-weighted bound equals the ELBO.
 
+``quantizer=fsq`` replaces the codebook by finite scalar quantisation (Mentzer et al. 2023): the
+encoder projects to len(``fsq_levels``) channels, each bounded by tanh to its L levels, rounded with a
+straight-through gradient and scaled to [-1, 1]. The implicit codebook is the grid of prod(levels)
+points, indexed in mixed radix, so the PixelCNN prior and the code-usage statistics work unchanged;
+there is no codebook and no commitment loss (no ``extra`` terms).
+
 Sampling needs a learned prior over codes, trained afterwards on a finished run with
 ``python -m vaezoo.prior run=<job folder>`` (see :mod:`vaezoo.stages.prior`).
 """
@@ -30,6 +36,7 @@ from vaezoo.nets.conv import ConvTrunk, ConvUpTrunk
 from vaezoo.nets.mlp import activation
 
 CODEBOOK_UPDATES = ("loss", "ema")
+QUANTIZERS = ("vq", "fsq")
 
 
 class ResBlock(nn.Module):
@@ -44,6 +51,85 @@ class ResBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.net(x)
+
+
+def code_stats(counts: Tensor) -> dict[str, Tensor]:
+    """Perplexity (exp of the usage entropy) and the fraction of codes used, from code counts [K]."""
+    p = counts / counts.sum()
+    return {
+        "vq/perplexity": torch.exp(-(p * torch.log(p.clamp(min=1e-10))).sum()),
+        "vq/codes_used": (counts > 0).float().mean(),
+    }
+
+
+def round_ste(z: Tensor) -> Tensor:
+    """round(z) forward, identity gradient backward (straight-through)."""
+    return z + (torch.round(z) - z).detach()
+
+
+class FiniteScalarQuantizer(nn.Module):
+    """Finite scalar quantisation (Mentzer et al. 2023) of [B, d, H, W], d = len(levels).
+
+    Channel i is bounded to L_i levels, ``tanh(z + shift)·half_l − offset`` with half_l = (L−1)(1+ε)/2
+    and, for even L, offset 1/2 and shift atanh(offset/half_l), which maps 0 to 0 (the paper's
+    reference code writes tan(offset/half_l), equal to third order); then rounded with a
+    straight-through gradient and divided by L//2: the codes are the grid {−L//2, …, L−1−L//2}/(L//2)
+    per channel, inside [−1, 1]. Code index = Σ_i (code_i + L_i//2)·basis_i,
+    basis = (1, L_0, L_0·L_1, …), a bijection between the grid and 0..prod(L)−1.
+    """
+
+    def __init__(self, levels: Sequence[int], eps: float = 1e-3) -> None:
+        super().__init__()
+        levels = [int(v) for v in levels]
+        if not levels or any(v < 2 for v in levels):
+            raise ConfigError(
+                f"model.fsq_levels={levels} must be a non-empty list of integers >= 2, e.g. [8,5,5,5]"
+            )
+        self.num_codes, self.code_dim = math.prod(levels), len(levels)
+        lv = torch.tensor(levels, dtype=torch.float64)
+        half_l = (lv - 1) * (1 + eps) / 2
+        offset = torch.where(lv % 2 == 1, 0.0, 0.5)
+        basis = torch.cumprod(torch.tensor([1, *levels[:-1]], dtype=torch.long), 0)
+        self.register_buffer("half_l", half_l.float(), persistent=False)
+        self.register_buffer("offset", offset.float(), persistent=False)
+        self.register_buffer("shift", torch.atanh(offset / half_l).float(), persistent=False)
+        self.register_buffer("half_width", (lv // 2).float(), persistent=False)
+        self.register_buffer("levels", torch.tensor(levels, dtype=torch.long), persistent=False)
+        self.register_buffer("basis", basis, persistent=False)
+
+    def bound(self, z: Tensor) -> Tensor:
+        """Channels-last z [..., d] squashed so that rounding gives L_i values per channel."""
+        return torch.tanh(z + self.shift) * self.half_l - self.offset
+
+    def unbound(self, z_q: Tensor) -> Tensor:
+        """A channels-last encoder output [..., d] that :meth:`bound` and rounding take to grid points z_q."""
+        return torch.atanh((z_q * self.half_width + self.offset) / self.half_l) - self.shift
+
+    def quantize(self, z: Tensor) -> Tensor:
+        """Channels-last z [..., d] to grid points in [-1, 1], straight-through."""
+        return round_ste(self.bound(z)) / self.half_width
+
+    def codes_to_indices(self, z_q: Tensor) -> Tensor:
+        """Channels-last grid points [..., d] to indices [...] in 0..num_codes-1."""
+        digits = torch.round(z_q.float() * self.half_width + self.half_width).long()
+        return (digits * self.basis).sum(-1)
+
+    def indices_to_codes(self, indices: Tensor) -> Tensor:
+        """Indices [...] to channels-last grid points [..., d]."""
+        digits = torch.div(indices.long().unsqueeze(-1), self.basis, rounding_mode="floor") % self.levels
+        return (digits.float() - self.half_width) / self.half_width
+
+    def forward(self, z_e: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """Quantised z_q [B, d, H, W] (straight-through w.r.t. z_e via the bound), codes [B, H, W], stats."""
+        z = z_e.float().permute(0, 2, 3, 1)
+        z_q = self.quantize(z)
+        codes = self.codes_to_indices(z_q.detach())
+        counts = torch.bincount(codes.flatten(), minlength=self.num_codes).float()
+        return z_q.permute(0, 3, 1, 2).to(z_e.dtype), codes, code_stats(counts)
+
+    def lookup(self, codes: Tensor) -> Tensor:
+        """The grid points [B, d, H, W] of code grids [B, H, W]."""
+        return self.indices_to_codes(codes).permute(0, 3, 1, 2)
 
 
 class VectorQuantizer(nn.Module):
@@ -100,12 +186,11 @@ class VectorQuantizer(nn.Module):
         if self.training:
             self.train_step(flat.detach().float(), codes, counts)
         z_q = self.codebook[codes].view(b, h, w, d).permute(0, 3, 1, 2).to(z_e.dtype)
-        p = counts / counts.sum()
-        stats = {
-            "vq/perplexity": torch.exp(-(p * torch.log(p.clamp(min=1e-10))).sum()),
-            "vq/codes_used": (counts > 0).float().mean(),
-        }
-        return z_q, codes.view(b, h, w), stats
+        return z_q, codes.view(b, h, w), code_stats(counts)
+
+    def lookup(self, codes: Tensor) -> Tensor:
+        """The code vectors [B, D, H, W] of code grids [B, H, W]."""
+        return self.codebook[codes].permute(0, 3, 1, 2)
 
     @torch.no_grad()
     def train_step(self, flat: Tensor, codes: Tensor, counts: Tensor) -> None:
@@ -143,7 +228,12 @@ class VectorQuantizer(nn.Module):
 
 @register("vqvae")
 class VQVAE(VAEModel):
-    """Convolutional encoder -> [code_dim, h, w] grid -> nearest of ``num_codes`` codes -> decoder."""
+    """Convolutional encoder -> [code_dim, h, w] grid -> nearest of ``num_codes`` codes -> decoder.
+
+    With ``quantizer="fsq"`` the grid has len(``fsq_levels``) channels quantised by
+    :class:`FiniteScalarQuantizer`; num_codes and code_dim then follow from the levels (prod, len) and
+    the codebook settings (commitment, codebook_update, ema_decay, restarts) are unused.
+    """
 
     def __init__(
         self,
@@ -159,8 +249,15 @@ class VQVAE(VAEModel):
         restart_every: int = 100,
         restart_threshold: float = 1.0,
         act: str = "relu",
+        quantizer: str = "vq",
+        fsq_levels: Sequence[int] = (8, 5, 5, 5),
     ) -> None:
         super().__init__(data_info, likelihood)
+        if quantizer not in QUANTIZERS:
+            raise ConfigError(f"model.quantizer={quantizer!r} must be one of {', '.join(QUANTIZERS)}")
+        fsq = FiniteScalarQuantizer(fsq_levels) if quantizer == "fsq" else None
+        if fsq is not None:
+            num_codes, code_dim = fsq.num_codes, fsq.code_dim
         if num_codes < 2 or code_dim < 1:
             raise ConfigError(
                 f"model.num_codes must be >= 2 and model.code_dim >= 1, got {num_codes}, {code_dim}"
@@ -182,9 +279,13 @@ class VQVAE(VAEModel):
             activation(act),
             up,
         )
-        self.quantizer = VectorQuantizer(
-            num_codes, code_dim, codebook_update, ema_decay, restart_every, restart_threshold
-        )
+        self.quantizer: VectorQuantizer | FiniteScalarQuantizer
+        if fsq is not None:
+            self.quantizer = fsq
+        else:
+            self.quantizer = VectorQuantizer(
+                num_codes, code_dim, codebook_update, ema_decay, restart_every, restart_threshold
+            )
         self.prior: PixelCNNPrior | None = None
 
     @classmethod
@@ -206,11 +307,16 @@ class VQVAE(VAEModel):
     def elbo_terms(self, x: Tensor, y: Tensor | None = None) -> ELBOTerms:
         z_e = self.encode(x)
         z_q, _, stats = self.quantize(z_e)
-        z_st = z_e + (z_q - z_e).detach()  # straight-through: decoder gradients go to z_e
+        fsq = isinstance(self.quantizer, FiniteScalarQuantizer)
+        # straight-through: decoder gradients go to z_e (FSQ: rounding is straight-through inside the
+        # quantiser, so gradients pass through its tanh bound)
+        z_st = z_q if fsq else z_e + (z_q - z_e).detach()
         log_px_z = self.likelihood.log_prob(self.decode(z_st), x)
         b = x.shape[0]
         positions = self.grid[0] * self.grid[1]
         kl = torch.full((b, positions), math.log(self.num_codes), device=x.device)
+        if fsq:  # no codebook: no codebook or commitment loss
+            return ELBOTerms(log_px_z=log_px_z, kl={"codes": kl}, extra={}, stats=stats)
         commitment = self.commitment * (z_e.float() - z_q.detach().float()).square().flatten(1).sum(1)
         extra = {"vq/commitment": commitment}
         if self.quantizer.update == "loss":
@@ -263,7 +369,7 @@ class VQVAE(VAEModel):
     @torch.no_grad()
     def decode_codes(self, codes: Tensor) -> Tensor:
         """Mean images for code grids [B, h, w]."""
-        z_q = self.quantizer.codebook[codes].permute(0, 3, 1, 2)
+        z_q = self.quantizer.lookup(codes)
         return self.likelihood.mean(self.decode(z_q))
 
     @torch.no_grad()
@@ -281,10 +387,15 @@ class VQVAE(VAEModel):
 
     @torch.no_grad()
     def prior_latents(self, n: int, y: Tensor | None = None) -> Tensor:
-        """Codes from the learned prior, as their codebook vectors (flat, like :meth:`representation`)."""
+        """Codes from the learned prior, as their codebook vectors (FSQ: encoder outputs that quantise
+        to them), flat like :meth:`representation`; :meth:`decode_latent` maps them back to those codes."""
         if self.prior is None:
             raise RuntimeError(self.sample_unavailable_reason)
-        return self.quantizer.codebook[self.prior.sample(n)].permute(0, 3, 1, 2).flatten(1)
+        codes = self.prior.sample(n)
+        if isinstance(self.quantizer, FiniteScalarQuantizer):  # encoder outputs that quantise to them
+            z_e = self.quantizer.unbound(self.quantizer.indices_to_codes(codes))
+            return z_e.permute(0, 3, 1, 2).flatten(1)
+        return self.quantizer.lookup(codes).flatten(1)
 
     @torch.no_grad()
     def kl_per_dim(self, x: Tensor, y: Tensor | None = None) -> Tensor:
