@@ -6,7 +6,9 @@ The catalogue is one list; parts of it live in ``tests/cases_<area>.py`` modules
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,3 +49,24 @@ def more_cases() -> list[Case]:
     for path in sorted(Path(__file__).parent.glob("cases_*.py")):
         found += importlib.import_module(f"tests.{path.stem}").CASES
     return found
+
+
+def failed_json_names(*words: str) -> Callable[[Path], None]:
+    """A check that the run recorded its failure (failed.json holds ``words``) and wrote no results."""
+
+    def check(runs: Path) -> None:
+        (failed,) = list(runs.rglob("failed.json"))
+        error = json.loads(failed.read_text())["error"]
+        assert all(w in error for w in words), error
+        assert not list(runs.rglob("results.json"))
+
+    return check
+
+
+def folder_hash(folder: Path) -> str:
+    """A digest of every file's name and bytes under ``folder``: equal before and after means untouched."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.bad_input_case import FAST, ON_CPU, Case
+from tests.bad_input_case import FAST, ON_CPU, Case, failed_json_names
 from tests.conftest import shared_datasets
 
 # --- real faults: mounts ---------------------------------------------------------------------------------
@@ -151,16 +151,6 @@ def nothing_written(runs: Path) -> None:
     """Nothing but what Hydra writes as a job starts (.hydra/, the log): refused before training."""
     written = [p.name for p in runs.rglob("*") if p.is_file() and p.parent.name != ".hydra"]
     assert set(written) <= {"vaezoo.log"}, written
-
-
-def failed_json_names(*words: str) -> Callable[[Path], None]:
-    def check(runs: Path) -> None:
-        (failed,) = list(runs.rglob("failed.json"))
-        error = json.loads(failed.read_text())["error"]
-        assert all(w in error for w in words), error
-        assert not list(runs.rglob("results.json"))
-
-    return check
 
 
 # --- data too small or of one class, broken results.json ---------------------------------------------------

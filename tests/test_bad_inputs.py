@@ -10,8 +10,6 @@ three minutes on two cores.
 from __future__ import annotations
 
 import gzip
-import hashlib
-import json
 import shutil
 import struct
 from collections.abc import Callable
@@ -27,6 +25,8 @@ from tests.bad_input_case import (
     ON_CPU,
     UNREACHABLE_WANDB,
     Case,
+    failed_json_names,
+    folder_hash,
     more_cases,
 )
 from tests.conftest import run_cli
@@ -104,16 +104,6 @@ def truncated_mnist_archive(job: Path, data: Path) -> None:
     raw = data / "MNIST" / "raw"
     raw.mkdir(parents=True)
     (raw / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00" * 100)[:30])
-
-
-def failed_json_names(*words: str) -> Callable[[Path], None]:
-    def check(runs: Path) -> None:
-        (failed,) = list(runs.rglob("failed.json"))
-        error = json.loads(failed.read_text())["error"]
-        assert all(w in error for w in words), error
-        assert not list(runs.rglob("results.json"))
-
-    return check
 
 
 # --- the catalogue -----------------------------------------------------------------------------------
@@ -314,14 +304,6 @@ CASES = [
     ),
     *more_cases(),  # tests/cases_*.py: the catalogue's parts kept beside the code they try
 ]
-
-
-def folder_hash(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 @pytest.fixture(scope="module")

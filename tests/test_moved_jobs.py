@@ -8,7 +8,6 @@ job's resume tested the original's checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -17,17 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.bad_input_case import folder_hash
 from tests.conftest import TINY, run_cli
 
 ONE_EPOCH = [*TINY, "logger=csv", "trainer.max_epochs=1", "checkpoint.every_n_train_steps=5"]
-
-
-def folder_hash(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def stored_best_path(job: Path) -> str:
