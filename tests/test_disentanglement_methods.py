@@ -19,6 +19,7 @@ from torch.distributions import Normal
 
 from tests.conftest import run_cli
 from vaezoo.data.info import DataInfo
+from vaezoo.errors import ConfigError
 from vaezoo.likelihoods import Bernoulli
 from vaezoo.models import build_model
 from vaezoo.models.beta_tcvae import decompose_kl
@@ -38,6 +39,14 @@ def posterior_batch(m: int, d: int, seed: int = 0) -> tuple[torch.Tensor, torch.
     mu, logvar = torch.randn(m, d, generator=g), 0.5 * torch.randn(m, d, generator=g)
     z = mu + torch.exp(0.5 * logvar) * torch.randn(m, d, generator=g)
     return z, mu, logvar
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_the_importance_weighted_objective_refuses_a_loss_outside_the_elbo(name):
+    model = build_model(name, {"net": TINY_NET}, DIGITS, Bernoulli())
+    with pytest.raises(ConfigError, match=rf"model={name} adds a loss term outside the ELBO"):
+        Objective(k=2).check_model(model, name)
+    Objective(k=1).check_model(model, name)
 
 
 # -- β-TCVAE -------------------------------------------------------------------------------------------

@@ -76,6 +76,9 @@ class VAEModel(nn.Module, ABC):
     #: True when :meth:`log_importance_weights` draws z from a stochastic q(z|x) with a density, so
     #: the importance-weighted (IWAE) objective with k > 1 samples is meaningful for training.
     importance_weighted: ClassVar[bool] = False
+    #: True when the model's loss adds a term outside the ELBO (FactorVAE's γ·TC, DIP-VAE's penalty):
+    #: the importance-weighted objective, which is the bound alone, cannot train it.
+    loss_outside_elbo: ClassVar[bool] = False
 
     def __init__(self, data_info: DataInfo, likelihood: Likelihood) -> None:
         super().__init__()

@@ -80,8 +80,7 @@ class BetaTCVAE(GaussianLatentVAE):
     set's size, from the data) is the N of the estimators.
     """
 
-    # The (β − 1)·TC term is outside the ELBO, so the importance-weighted objective could not carry it.
-    importance_weighted = False
+    loss_outside_elbo = True  # so objective.k > 1 (the bound alone) is refused
 
     def __init__(
         self,

@@ -50,8 +50,7 @@ def dip_parts(cov: Tensor) -> DIPParts:
 class DIPVAE(GaussianLatentVAE):
     """Shared by DIP-VAE-I and -II: they differ in the covariance (:meth:`penalised_covariance`)."""
 
-    # The penalty is outside the ELBO, so the importance-weighted objective could not carry it.
-    importance_weighted = False
+    loss_outside_elbo = True  # so objective.k > 1 (the bound alone) is refused
     #: Whether the covariance includes the posterior variances (DIP-VAE-II) or only the means (I).
     with_posterior_variance: ClassVar[bool] = False
 

@@ -75,8 +75,7 @@ class FactorVAE(GaussianLatentVAE):
     ``discriminator_accuracy`` (on real and permuted codes of the batch).
     """
 
-    # The γ·TC term is outside the ELBO, so the importance-weighted objective could not carry it.
-    importance_weighted = False
+    loss_outside_elbo = True  # so objective.k > 1 (the bound alone) is refused
 
     def __init__(
         self,
