@@ -104,6 +104,17 @@ NOT_RUN: dict[str, str] = {
     "+eval.settings.beta_vae_score.num_train=300 +eval.settings.beta_vae_score.num_eval=150 "
     "+eval.settings.factor_vae_score.num_train=300 +eval.settings.factor_vae_score.num_eval=150 "
     "+eval.settings.factor_vae_score.num_variance_estimate=5000": "trains three dSprites jobs for 13 minutes",
+    # docs/models.md: the disentanglement methods' short runs (minutes each; their numbers are in the page)
+    "python -m vaezoo -m model=beta_tcvae model.tc_beta=1,10 model.tc_estimator=mss dataset=digits "
+    "trainer.max_epochs=14 hardware=cpu eval.iw_k=4 pictures.enabled=false logger=csv": "trains two jobs",
+    "python -m vaezoo -m model=dip_vae_ii model.lambda_od=1,50 'model.lambda_d=${model.lambda_od}' "
+    "dataset=digits trainer.max_epochs=14 hardware=cpu eval.iw_k=4 pictures.enabled=false logger=csv": (
+        "trains two jobs"
+    ),
+    "python -m vaezoo model=dip_vae_i model.lambda_od=50 model.lambda_d=500 dataset=digits "
+    "trainer.max_epochs=45 hardware=cpu eval.iw_k=4 pictures.enabled=false logger=csv": "trains for a minute",
+    "python -m vaezoo -m model=factor_vae model.gamma=10,100 dataset=digits trainer.max_epochs=14 "
+    "hardware=cpu eval.iw_k=4 pictures.enabled=false logger=csv": "trains two jobs for minutes",
     # evaluation and reports of finished jobs
     "python -m vaezoo.evaluate run=runs/multirun/<time>": NEEDS_JOB,
     "python -m vaezoo.evaluate run=<job> eval.metrics=[mig,dci] +eval.settings.mig.num_train=2000": NEEDS_JOB,

@@ -11,7 +11,7 @@ from vaezoo.likelihoods import Bernoulli
 from vaezoo.models import MODELS, build_model
 from vaezoo.models.pixelcnn import PixelCNNPrior
 
-DIGITS = DataInfo("digits", (1, 8, 8), 2, 10)
+DIGITS = DataInfo("digits", (1, 8, 8), 2, 10, train_size=1000)
 
 
 def family(compose_cfg, name: str):

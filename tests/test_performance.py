@@ -26,7 +26,7 @@ from vaezoo.training.hardware import (
     to_channels_last,
 )
 
-COLOUR = DataInfo("colour", (3, 32, 32), 256, 10)
+COLOUR = DataInfo("colour", (3, 32, 32), 256, 10, train_size=1000)
 
 
 def _model(compose_cfg, family: str, info: DataInfo, likelihood, conv: bool = True):

@@ -12,16 +12,17 @@ from vaezoo.errors import ConfigError
 from vaezoo.models import MODELS, build_model
 
 LIKELIHOODS = ["bernoulli", "gaussian", "continuous_bernoulli", "discretized_logistic"]
-# The datasets as the models see them (shape, levels after binarization, labels): no data loaded.
+# The datasets as the models see them (shape, levels after binarization, labels, training-set size): no
+# data loaded.
 DATASETS = {
-    "digits_binary": DataInfo("digits", (1, 8, 8), 2, 10),
-    "digits_grey": DataInfo("digits", (1, 8, 8), 17, 10),
-    "mnist_binary": DataInfo("mnist", (1, 28, 28), 2, 10),
-    "mnist_grey": DataInfo("mnist", (1, 28, 28), 256, 10),
-    "binarized_mnist": DataInfo("binarized_mnist", (1, 28, 28), 2, None),
-    "fashion_mnist": DataInfo("fashion_mnist", (1, 28, 28), 256, 10),
-    "cifar10": DataInfo("cifar10", (3, 32, 32), 256, 10),
-    "celeba": DataInfo("celeba", (3, 64, 64), 256, 40),
+    "digits_binary": DataInfo("digits", (1, 8, 8), 2, 10, train_size=1000),
+    "digits_grey": DataInfo("digits", (1, 8, 8), 17, 10, train_size=1000),
+    "mnist_binary": DataInfo("mnist", (1, 28, 28), 2, 10, train_size=1000),
+    "mnist_grey": DataInfo("mnist", (1, 28, 28), 256, 10, train_size=1000),
+    "binarized_mnist": DataInfo("binarized_mnist", (1, 28, 28), 2, None, train_size=1000),
+    "fashion_mnist": DataInfo("fashion_mnist", (1, 28, 28), 256, 10, train_size=1000),
+    "cifar10": DataInfo("cifar10", (3, 32, 32), 256, 10, train_size=1000),
+    "celeba": DataInfo("celeba", (3, 64, 64), 256, 40, train_size=1000),
 }
 
 

@@ -219,6 +219,20 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
         _levels,
         "a non-empty list of integers >= 2, e.g. model.fsq_levels=[8,5,5,5]",
     ),
+    # disentanglement methods (factor_vae, beta_tcvae, dip_vae_i, dip_vae_ii).
+    "model.gamma": (_num(0), "a number >= 0, e.g. model.gamma=40"),
+    "model.discriminator_layers": (_int(1), "an integer >= 1, e.g. model.discriminator_layers=6"),
+    "model.discriminator_width": (_int(1), "an integer >= 1, e.g. model.discriminator_width=1000"),
+    "model.discriminator_lr": (_num(0, strict=True), "a number > 0, e.g. model.discriminator_lr=1e-4"),
+    "model.discriminator_betas": (_betas, "two numbers in [0, 1), e.g. model.discriminator_betas=[0.5,0.9]"),
+    "model.tc_beta": (_num(0), "a number >= 0, e.g. model.tc_beta=6"),
+    "model.tc_estimator": (_one_of("mws", "mss"), "mws or mss, e.g. model.tc_estimator=mss"),
+    "model.dataset_size": (
+        _optional(_int(1)),
+        "an integer >= 1 or null (the training set's size), e.g. model.dataset_size=737280",
+    ),
+    "model.lambda_od": (_num(0), "a number >= 0, e.g. model.lambda_od=10"),
+    "model.lambda_d": (_num(0), "a number >= 0, e.g. model.lambda_d=100"),
     "model.net.hidden": (
         _widths,
         "a list of integers >= 1 (mlp) or one integer >= 1 (conv), e.g. model.net.hidden=[400]",

@@ -260,6 +260,7 @@ class InMemoryDataModule(L.LightningDataModule):
             num_classes=raw.num_classes,
             class_names=raw.class_names,
             factor_names=raw.factor_names,
+            train_size=len(train_x),
         )
         log.info(
             "dataset %s: %d train / %d val / %d test images of shape %s, %d levels",

@@ -278,7 +278,9 @@ class DSpritesDataModule(InMemoryDataModule):
             "train": perm[self.val_size + self.test_size :],
         }
         self.splits = {s: PackedSplit(self._data.packed[i], table[i]) for s, i in index.items()}
-        self._info = DataInfo("dsprites", (1, SIZE, SIZE), 2, factor_names=VARYING)
+        self._info = DataInfo(
+            "dsprites", (1, SIZE, SIZE), 2, factor_names=VARYING, train_size=len(index["train"])
+        )
         log.info(
             "dataset dsprites (%s): %d train / %d val / %d test images, 64x64 binary, bit-packed (%.0f MB)",
             self._data.source,

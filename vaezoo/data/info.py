@@ -14,7 +14,8 @@ class DataInfo:
     ``num_classes`` counts classes (labels [N]) or binary attributes (labels [N, A], CelebA);
     ``class_names`` names them when the data does. ``factor_names`` names the ground-truth factors
     of variation each split carries (``datamodule.splits[split].factors``, float [N, K]), which
-    disentanglement metrics need; None when the data has none.
+    disentanglement metrics need; None when the data has none. ``train_size`` counts the training
+    examples (β-TCVAE's estimators of the aggregate posterior weight by it); None where unknown.
     """
 
     name: str
@@ -23,6 +24,7 @@ class DataInfo:
     num_classes: int | None = None
     class_names: tuple[str, ...] | None = None
     factor_names: tuple[str, ...] | None = None
+    train_size: int | None = None
 
     @property
     def binary(self) -> bool:

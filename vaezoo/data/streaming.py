@@ -218,6 +218,7 @@ class StreamingDataModule(L.LightningDataModule):
             num_classes=classes,
             class_names=class_names,
             factor_names=factor_names,
+            train_size=len(self.splits["train"]),
         )
         log.info(
             "dataset %s (streamed by %d workers): %d train / %d val / %d test images of shape %s",

@@ -25,12 +25,15 @@ class ELBOTerms:
     kl: KL(q || p) per latent group, each [B, D] (per dimension; D=1 where only a total exists).
     extra: additional per-example loss terms that are not part of the ELBO (e.g. VQ losses), [B].
     stats: scalar diagnostics to log (e.g. codebook perplexity); never part of the loss.
+    auxiliary_loss: the scalar loss of the model's auxiliary part (:meth:`VAEModel.auxiliary_part`,
+    e.g. FactorVAE's discriminator), minimised by its own optimiser; None for models without one.
     """
 
     log_px_z: Tensor
     kl: dict[str, Tensor]
     extra: dict[str, Tensor] = field(default_factory=dict)
     stats: dict[str, Tensor] = field(default_factory=dict)
+    auxiliary_loss: Tensor | None = None
 
     @property
     def kl_per_group(self) -> dict[str, Tensor]:
@@ -48,6 +51,19 @@ class ELBOTerms:
         return self.log_px_z - self.kl_total
 
 
+@dataclass(frozen=True)
+class AuxiliaryPart:
+    """A sub-network trained against the model rather than with it (FactorVAE's discriminator).
+
+    The training module gives it its own Adam (``lr``, ``betas``) on :attr:`ELBOTerms.auxiliary_loss`;
+    the model's loss never updates it and its loss never updates the rest of the model.
+    """
+
+    module: nn.Module
+    lr: float
+    betas: tuple[float, float]
+
+
 class VAEModel(nn.Module, ABC):
     """Base class for every model in the zoo.
 
@@ -60,6 +76,9 @@ class VAEModel(nn.Module, ABC):
     #: True when :meth:`log_importance_weights` draws z from a stochastic q(z|x) with a density, so
     #: the importance-weighted (IWAE) objective with k > 1 samples is meaningful for training.
     importance_weighted: ClassVar[bool] = False
+    #: True when the model's loss adds a term outside the ELBO (FactorVAE's γ·TC, DIP-VAE's penalty):
+    #: the importance-weighted objective, which is the bound alone, cannot train it.
+    loss_outside_elbo: ClassVar[bool] = False
 
     def __init__(self, data_info: DataInfo, likelihood: Likelihood) -> None:
         super().__init__()
@@ -118,6 +137,10 @@ class VAEModel(nn.Module, ABC):
     def latent_layers(self) -> list[tuple[str, int]] | None:
         """Named layers of the flat latent, in :meth:`representation`'s order, as (name, size);
         None for a single layer. Pictures vary one layer at a time where there are several."""
+        return None
+
+    def auxiliary_part(self) -> AuxiliaryPart | None:
+        """The part trained by its own optimiser on :attr:`ELBOTerms.auxiliary_loss`; None for most models."""
         return None
 
     def code_indices(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, int] | None:

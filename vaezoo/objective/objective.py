@@ -64,6 +64,11 @@ class Objective:
 
     def check_model(self, model: VAEModel, name: str) -> None:
         """Reject a model the objective cannot train (IWAE needs a stochastic posterior with a density)."""
+        if self.k > 1 and model.loss_outside_elbo:
+            raise ConfigError(
+                f"objective.k={self.k} (IWAE) trains on the bound alone; model={name} adds a loss term "
+                "outside the ELBO, which the bound cannot carry. Use objective.k=1"
+            )
         if self.k > 1 and not model.importance_weighted:
             raise ConfigError(
                 f"objective.k={self.k} (IWAE) needs a model with a stochastic, density-bearing posterior; "

@@ -6,6 +6,10 @@ step and read on the host only when Lightning logs anyway, at epoch ends and bef
 save (so no checkpoint holds a diverged state). Where the config asks for update skipping
 (``optimizer.grad_skip_threshold``, set by hvae), a non-finite loss instead skips that update and
 counts it; ``optimizer.max_consecutive_skips`` skipped updates in a row stop the run the same way.
+
+A model with an auxiliary part (:meth:`~vaezoo.models.base.VAEModel.auxiliary_part`, FactorVAE's
+discriminator) gets a second Adam for it, stepped in the same training step on the part's own loss;
+each loss reaches only its own optimiser's parameters, and both optimisers' states are checkpointed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from torch import Tensor
 from vaezoo.errors import ConfigError, Diverged
 from vaezoo.models.base import VAEModel
 from vaezoo.objective import Objective
+from vaezoo.objective.objective import ObjectiveOutput
 
 
 def skip_or_clip(
@@ -75,6 +80,7 @@ class VAEModule(L.LightningModule):
         self.automatic_optimization = False
         self.model = model
         self.objective = objective
+        self.auxiliary = model.auxiliary_part()
         self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
         if clip_norm is not None and clip_norm <= 0:
             raise ConfigError(f"optimizer.clip_norm must be > 0 or null, got {clip_norm}")
@@ -105,12 +111,12 @@ class VAEModule(L.LightningModule):
             return True
         return trainer._logger_connector.should_update_logs  # what Lightning's own callbacks consult
 
-    def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
+    def _step(self, batch: dict[str, Tensor], stage: str) -> ObjectiveOutput:
         on_step = stage == "train"
         log_now = not on_step or self._logs_this_step()
         out = self.objective(self.model, batch["x"], batch.get("y"), self.global_step, with_metrics=log_now)
         if not log_now:
-            return out.loss
+            return out
         self.log_dict(
             {f"{stage}/{k}": v for k, v in out.metrics.items()},
             on_step=on_step,
@@ -133,7 +139,7 @@ class VAEModule(L.LightningModule):
                 batch_size=batch["x"].shape[0],
                 sync_dist=True,
             )
-        return out.loss
+        return out
 
     def _note_nonfinite(self, loss: Tensor) -> None:
         """Remember the first step whose loss is not finite, without a host sync."""
@@ -173,15 +179,52 @@ class VAEModule(L.LightningModule):
         self.check_finite(parameters=True)  # a diverged state never overwrites a good checkpoint
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        optimizer = self.optimizers()
-        loss = self._step(batch, "train")
+        optimizer, auxiliary_optimizer = self._optimizers()
+        out = self._step(batch, "train")
+        loss = out.loss
         if self.grad_skip_threshold is None:  # with skipping, a non-finite loss skips its update
             self._note_nonfinite(loss)
         optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
+        if auxiliary_optimizer is None:
+            self.manual_backward(loss)
+        else:
+            self._auxiliary_backward(loss, out, auxiliary_optimizer)
         # Lightning's step runs on_before_optimizer_step (skip and clip) after any loss-scale unscaling.
         optimizer.step()
+        if auxiliary_optimizer is not None:
+            # The plain torch optimiser: Lightning counts every step of its wrapper as a global step.
+            auxiliary_optimizer.optimizer.step()
         return loss.detach()
+
+    def _optimizers(self):
+        """(the model's optimiser, the auxiliary part's optimiser or None)."""
+        optimizers = self.optimizers()
+        if isinstance(optimizers, list):
+            return optimizers[0], optimizers[1]
+        return optimizers, None
+
+    def _auxiliary_backward(self, loss: Tensor, out: ObjectiveOutput, auxiliary_optimizer) -> None:
+        """Gradients of the loss for the model's parameters only, of the auxiliary loss for its part only.
+
+        Both losses may share a forward pass (FactorVAE's discriminator sees the same codes in both), so
+        the first backward keeps the graph, and ``inputs`` confines each to its own parameters.
+        """
+        assert self.auxiliary is not None and out.terms is not None
+        auxiliary_loss = out.terms.auxiliary_loss
+        if auxiliary_loss is None:
+            raise RuntimeError(
+                f"{type(self.model).__name__} has an auxiliary part but returned no loss for it"
+            )
+        auxiliary_optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss, inputs=self._model_parameters(), retain_graph=True)
+        auxiliary_loss.backward(inputs=list(self.auxiliary.module.parameters()))
+
+    def _model_parameters(self) -> list[torch.nn.Parameter]:
+        """Every parameter except the auxiliary part's: what the model's own optimiser updates."""
+        if self.auxiliary is None:
+            return list(self.parameters())
+        own = {id(p) for p in self.auxiliary.module.parameters()}
+        return [p for p in self.parameters() if id(p) not in own]
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._step(batch, "val")
@@ -191,7 +234,8 @@ class VAEModule(L.LightningModule):
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Skip or clip the update (see :func:`skip_or_clip`), after any loss-scale unscaling."""
-        norm, skipped = skip_or_clip(self.parameters(), self.grad_skip_threshold, self.clip_norm)
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        norm, skipped = skip_or_clip(parameters, self.grad_skip_threshold, self.clip_norm)
         self.skipped_updates += skipped
         self.consecutive_skips = self.consecutive_skips + 1 if skipped else 0
         if self.consecutive_skips >= self.max_consecutive_skips:
@@ -214,16 +258,28 @@ class VAEModule(L.LightningModule):
 
         fused = self.fused and all(p.device.type in ("cpu", "cuda") for p in self.parameters())
         optimizer = torch.optim.Adam(
-            self.parameters(),
+            self._model_parameters(),
             lr=self.lr,
             betas=self.betas,
             eps=self.eps,
             weight_decay=self.weight_decay,
             fused=fused or None,
         )
+        optimizers = [optimizer]
+        if self.auxiliary is not None:  # its own Adam (FactorVAE's discriminator: lr 1e-4, betas 0.5, 0.9)
+            optimizers.append(
+                torch.optim.Adam(
+                    self.auxiliary.module.parameters(),
+                    lr=self.auxiliary.lr,
+                    betas=self.auxiliary.betas,
+                    fused=fused or None,
+                )
+            )
         max_epochs = self.trainer.max_epochs if self._trainer is not None else None
         self.schedule = build_schedule(self.lr_schedule, max_epochs)
         if self.schedule is None:
-            return optimizer
+            return optimizers[0] if len(optimizers) == 1 else optimizers
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.schedule.factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        if len(optimizers) == 1:
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        return optimizers, [{"scheduler": scheduler, "interval": "epoch"}]
