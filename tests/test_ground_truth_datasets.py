@@ -162,3 +162,38 @@ def test_malformed_files_are_refused_in_one_line(tmp_path):
     dat.write_bytes(b"\x1f\x8b" + dat.read_bytes()[2:])  # what a gzipped file starts with
     with pytest.raises(DataError, match="still gzipped"):
         datamodule("smallnorb", tmp_path)
+
+
+class PixelCode(torch.nn.Module):
+    """A "model" whose representation is the true factor classes read from the pixels (or noise)."""
+
+    def __init__(self, name: str, noise: bool) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.name, self.noise = name, noise
+
+    @property
+    def device(self) -> torch.device:
+        return self.anchor.device
+
+    def representation(self, x, y=None):
+        if self.noise:
+            return torch.randn(len(x), 4)
+        cells = LIT.get(self.name, FILLED)(x).numpy()
+        classes = exposed(np.stack(np.unravel_index(cells, GRIDS[self.name]), axis=1), self.name)
+        return torch.from_numpy(classes).float()
+
+
+@pytest.mark.parametrize("name", ["shapes3d", "smallnorb"])
+def test_the_metrics_sample_the_grid_true_factors_score_one_and_noise_zero(root, name):
+    from vaezoo.evaluation.registry import MetricContext, run_metrics
+
+    dm = datamodule(name, root)
+    settings = {"mig": {"num_train": 2000}}
+    found = {}
+    for noise in (False, True):
+        context = MetricContext(
+            model=PixelCode(name, noise), batches=[], info=dm.info, ground_truth=dm.ground_truth(), seed=0
+        )
+        found[noise] = run_metrics(["mig"], context, settings, strict=True)["mig"]["values"]["mig"]
+    assert found[False] > 0.95 and found[True] < 0.1
