@@ -197,3 +197,34 @@ def test_the_metrics_sample_the_grid_true_factors_score_one_and_noise_zero(root,
         )
         found[noise] = run_metrics(["mig"], context, settings, strict=True)["mig"]["values"]["mig"]
     assert found[False] > 0.95 and found[True] < 0.1
+
+
+def test_a_job_trains_on_the_shapes3d_standin_and_measures_mig(root, tmp_path):
+    import json
+
+    from tests.conftest import run_cli
+
+    proc = run_cli(
+        [
+            "dataset=shapes3d",
+            f"paths.data={root}",
+            "dataset.val_size=8",
+            "dataset.test_size=8",
+            "hardware=cpu",
+            "trainer.max_epochs=1",
+            "+trainer.limit_train_batches=2",
+            "trainer.enable_progress_bar=false",
+            "logger=csv",
+            "pictures.enabled=false",
+            "eval.iw_k=4",
+            "eval.iw_chunk=4",
+            "images.n_images=8",
+            "eval.metrics=[kl_per_dim,mig]",
+            "+eval.settings.mig.num_train=500",
+        ],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (results,) = (tmp_path / "runs").rglob("results.json")
+    metrics = json.loads(results.read_text())["metrics"]
+    assert 0 <= metrics["mig"]["values"]["mig"] <= 1
