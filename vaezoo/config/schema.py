@@ -254,6 +254,14 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "an integer >= 1, [height,width] or null, e.g. dataset.image_size=64",
     ),
     "dataset.crop": (_optional(_size), "an integer >= 1, [height,width] or null, e.g. dataset.crop=140"),
+    "dataset.nuisance_seed": (
+        _int(0),
+        "an integer >= 0 (seeds each image's colour, noise or patch), e.g. dataset.nuisance_seed=0",
+    ),
+    "dataset.factor_sizes": (
+        _optional(_ints),
+        "seven integers >= 1 or null (the variant's grid), e.g. dataset.factor_sizes=[4,4,2,3,3,40,40]",
+    ),
     # hardware=... options (conf/hardware/).
     "hardware.devices": (
         _devices,

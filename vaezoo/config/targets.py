@@ -39,7 +39,13 @@ CALLBACKS: dict[str, str] = {
 
 # Place in the config (``*`` is one key of any name) -> the exact classes a ``_target_`` there may name.
 TARGETS: dict[str, frozenset[str]] = {
-    "dataset": frozenset({"vaezoo.data.build_datamodule", "vaezoo.data.dsprites.DSpritesDataModule"}),
+    "dataset": frozenset(
+        {
+            "vaezoo.data.build_datamodule",
+            "vaezoo.data.dsprites.DSpritesDataModule",
+            "vaezoo.data.grid.GridDataModule",
+        }
+    ),
     "likelihood": frozenset(
         {
             "vaezoo.likelihoods.Bernoulli",

@@ -5,8 +5,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-# Importing these registers the datasets opened as an ImageSource (and cifar10 / celeba as sources).
-from vaezoo.data import arrays, celeba, cifar10, image_folder  # noqa: F401
+# Importing these registers the datasets opened as an ImageSource (and cifar10 / celeba as sources),
+# and the factor-grid datasets (vaezoo.data.grid.GRIDS: cars3d ... smallnorb).
+from vaezoo.data import (  # noqa: F401
+    arrays,
+    cars3d,
+    celeba,
+    cifar10,
+    color_dsprites,
+    image_folder,
+    mpi3d,
+    noisy_dsprites,
+    scream_dsprites,
+    shapes3d,
+    smallnorb,
+)
 from vaezoo.data.datamodule import InMemoryDataModule
 from vaezoo.data.info import DataInfo
 from vaezoo.data.source import OPENERS, choose_in_memory, open_source
