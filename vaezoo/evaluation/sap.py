@@ -40,6 +40,8 @@ def sap_from_matrix(scores: np.ndarray) -> float:
 @register_metric(
     "sap",
     needs=("factors",),
+    per_representation=True,
+    encodes=lambda s: s["num_train"] + s["num_test"],
     reports=[
         Reported("value", "higher", "score", "mean predictability gap of the two best codes per factor")
     ],
