@@ -335,7 +335,7 @@ def expected_cost(metric: Metric, resolved: Mapping[str, dict[str, Any]], contex
         return "running"
     n = metric.encodes(resolved[metric.name])
     count, seconds = context.extras.get("encoded", (0, 0.0))
-    if count < 1000 or seconds <= 0:
+    if count < 1 or seconds <= 0:
         return f"encodes {n:,} observations"
     return f"encodes {n:,} observations, about {n * seconds / count:.0f} s at {count / seconds:,.0f}/s so far"
 
