@@ -120,7 +120,14 @@ def test_a_dataset_sets_its_metrics_and_a_preset_its_likelihood_over_the_dataset
         "sap",
         "beta_vae_score",
         "factor_vae_score",
+        "gaussian_total_correlation",
+        "wasserstein_correlation",
+        "mutual_info_score",
     ]
+    assert (checked("dataset=dsprites").eval.iw_k, checked("dataset=dsprites").eval.max_examples) == (
+        100,
+        1000,
+    )
     assert list(checked("dataset=dsprites", "eval.metrics=[kl_per_dim]").eval.metrics) == ["kl_per_dim"]
     assert checked("experiment=repro_vqvae_cifar10").likelihood._target_.endswith(".DiscretizedLogistic")
 

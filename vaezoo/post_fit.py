@@ -38,6 +38,7 @@ class EvalSettings:
     iw_chunk: int
     active_units_threshold: float
     ood_dataset: str | None
+    representations: tuple[str, ...] = ("mean",)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class PostFitSettings:
                 pick("eval", "active_units_threshold", job_eval.get("active_units_threshold", 0.01))
             ),
             ood_dataset=pick("eval", "ood_dataset", job_eval.get("ood_dataset")),
+            representations=_names(pick("eval", "representations", job_eval.get("representations")))
+            or ("mean",),  # a job from before eval.representations: the means only, as then
         )
         picture_settings = PictureSettings(
             enabled=bool(pick("pictures", "enabled", _required(job_pictures, "pictures", "enabled"))),
@@ -122,6 +125,7 @@ class PostFitSettings:
             "batch_size": self.eval.batch_size,
             "max_examples": self.eval.max_examples,
             "ood_dataset": self.eval.ood_dataset,
+            "representations": list(self.eval.representations),
         }
 
     def check(self) -> None:

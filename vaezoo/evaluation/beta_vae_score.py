@@ -28,6 +28,8 @@ def beta_vae_points(context: MetricContext, n: int, batch_size: int, rng: np.ran
 @register_metric(
     "beta_vae_score",
     needs=("factors",),
+    per_representation=True,
+    encodes=lambda s: 2 * s["batch_size"] * (s["num_train"] + s["num_eval"]),
     reports=[
         Reported(
             "eval_accuracy",

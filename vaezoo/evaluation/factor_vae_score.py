@@ -1,7 +1,9 @@
 """FactorVAE score (Kim & Mnih 2018), disentanglement_lib's protocol: codes are scaled by their
 standard deviation over the data; each vote fixes one random factor over ``batch_size`` observations
 and names the code of least scaled variance; a majority-vote classifier maps codes to factors, and the
-score is its accuracy on held-out votes. Collapsed codes (variance 0) are left out."""
+score is its accuracy on held-out votes. Codes whose standard deviation over the data is below
+``prune_threshold`` (0.05, disentanglement_lib's study setting ``prune_dims.threshold``) are collapsed to
+the prior and do not vote; if none is left, the score is 0."""
 
 from __future__ import annotations
 
@@ -43,6 +45,8 @@ def factor_vae_from_votes(train: np.ndarray, test: np.ndarray) -> tuple[float, f
 @register_metric(
     "factor_vae_score",
     needs=("factors",),
+    per_representation=True,
+    encodes=lambda s: s["num_variance_estimate"] + s["batch_size"] * (s["num_train"] + s["num_eval"]),
     reports=[
         Reported(
             "eval_accuracy", "higher", "fraction", "held-out votes whose fixed factor the majority vote names"
@@ -53,21 +57,32 @@ def factor_vae_from_votes(train: np.ndarray, test: np.ndarray) -> tuple[float, f
             "fraction",
             "training votes whose fixed factor the majority vote names",
         ),
-        Reported("active_codes", None, "count", "codes with non-zero variance, the ones that vote"),
+        Reported(
+            "active_codes",
+            None,
+            "count",
+            "codes whose standard deviation reaches prune_threshold: the voters",
+        ),
     ],
     batch_size=64,
     num_train=10000,
     num_eval=5000,
     num_variance_estimate=10000,
+    prune_threshold=0.05,
 )
 def factor_vae_score(
-    context: MetricContext, batch_size: int, num_train: int, num_eval: int, num_variance_estimate: int
+    context: MetricContext,
+    batch_size: int,
+    num_train: int,
+    num_eval: int,
+    num_variance_estimate: int,
+    prune_threshold: float,
 ) -> dict[str, float]:
     """FactorVAE score (Kim & Mnih 2018): majority vote naming the fixed factor by its stillest code."""
     rng = rng_for(context, "factor_vae_score")
     codes, _ = codes_and_factors(context, num_variance_estimate, rng)
     scale = codes.var(axis=0, ddof=1)
-    active = scale > 0
+    active = (np.sqrt(scale) >= prune_threshold) & (scale > 0)
     if not active.any():
         return {"eval_accuracy": 0.0, "train_accuracy": 0.0, "active_codes": 0}
     train_acc, eval_acc = factor_vae_from_votes(

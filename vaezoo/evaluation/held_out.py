@@ -107,6 +107,14 @@ def evaluate(
                     f"{type(model.likelihood).__name__} is a density, not a probability of the pixel values; "
                     "use likelihood=discretized_logistic for bits/dim"
                 )
+        if model.importance_weighted or iw_k > 1:
+            log.info(
+                "test report: importance-weighted bound, k=%d samples x %d examples (%s decoder passes; "
+                "eval.iw_k and eval.max_examples set its cost)",
+                iw_k,
+                elbo["n_examples"],
+                f"{iw_k * elbo['n_examples']:,}",
+            )
         try:
             bound = importance_weighted_bound(model.log_importance_weights, batches, iw_k, iw_chunk)
             report["iw_bound_nats"] = float(bound.double().mean())

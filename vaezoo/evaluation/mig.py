@@ -26,6 +26,8 @@ def mig_score(codes: np.ndarray, factors: np.ndarray, num_bins: int = NUM_BINS) 
 @register_metric(
     "mig",
     needs=("factors",),
+    per_representation=True,
+    encodes=lambda s: s["num_train"],
     reports=[
         Reported("mig", "higher", "fraction of H(factor)", "mutual information gap, mean over factors"),
         Reported("gap_*", "higher", "fraction of H(factor)", "mutual information gap of one factor"),

@@ -12,6 +12,7 @@ from vaezoo.evaluation.registry import (
     Batch,
     MetricContext,
     check_metric_names,
+    check_representations,
     load_metrics,
     run_metrics,
     settings_for,
@@ -39,8 +40,18 @@ def metric_settings(eval_cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
     return dict(settings)
 
 
+def representations_of(eval_cfg: DictConfig | Mapping[str, Any]) -> tuple[str, ...]:
+    """``eval.representations`` (null or absent: the means only), checked."""
+    given = eval_cfg.get("representations") if eval_cfg is not None else None
+    if given is None:
+        return ("mean",)
+    return check_representations([given] if isinstance(given, str) else [str(r) for r in given])
+
+
 def check_eval_config(eval_cfg: DictConfig | Mapping[str, Any]) -> None:
-    """Unknown metric names and settings fail before any training or loading (one-line ConfigError)."""
+    """Unknown metric names, settings and representations fail before any training or loading
+    (one-line ConfigError)."""
+    representations_of(eval_cfg)
     settings = metric_settings(eval_cfg)
     for metric in check_metric_names(metric_names(eval_cfg)):
         settings_for(metric, settings)
@@ -87,4 +98,6 @@ def evaluate_metrics(
     names = metric_names(eval_cfg)
     if not names:
         return {}
-    return run_metrics(names, context, metric_settings(eval_cfg), strict=strict)
+    return run_metrics(
+        names, context, metric_settings(eval_cfg), strict=strict, representations=representations_of(eval_cfg)
+    )

@@ -7,6 +7,11 @@ batches, the data description, ground-truth factors), never a model class, so no
 special-cases a family. :func:`run_metrics` runs a list of them and records for each its value,
 the settings used and the seconds taken, or the reason it was skipped.
 
+A metric computed on a representation of the data (``per_representation=True``: the disentanglement
+and unsupervised scores) runs once per entry of ``eval.representations``: on the posterior means
+(``mean``, results.json key ``<name>``) and on one posterior sample per observation (``sampled``, key
+``<name>@sampled``), as Locatello et al. (2019) report both.
+
 Every metric declares each key it reports (``reports=[Reported(...)]``, see
 :mod:`vaezoo.evaluation.reported`): which way is better and its unit. Renderers read that through
 :func:`declared`; a metric that returns a key it did not declare is an error when it runs.
@@ -20,9 +25,10 @@ import logging
 import pkgutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -34,6 +40,9 @@ from vaezoo.evaluation.reported import SINGLE, Reported, check_declarations, fin
 log = logging.getLogger(__name__)
 
 Batch = dict[str, Tensor]
+
+#: The representations a metric computed on codes can use: posterior means, or one posterior sample each.
+REPRESENTATIONS = ("mean", "sampled")
 
 NEEDS = ("factors", "labels", "sampler", "importance_weights", "classifier", "ood", "conditional")
 
@@ -57,6 +66,9 @@ class MetricContext:
     ood_batches: list[Batch] | None = None
     seed: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Which representation a per-representation metric reads: "mean" (``model.representation``) or
+    #: "sampled" (``model.sample_representation``).
+    representation: str = "mean"
 
     def missing(self, need: str) -> str | None:
         """Why this context cannot serve ``need``, or None when it can."""
@@ -85,6 +97,20 @@ class MetricContext:
             return "no out-of-distribution data; set eval.ood_dataset=<another dataset>"
         return None
 
+    def representation_missing(self) -> str | None:
+        """Why the model cannot serve :attr:`representation`, or None when it can."""
+        if self.representation != "sampled":
+            return None
+        x = self.batches[0]["x"][:1] if self.batches else None
+        if x is None and self.ground_truth is not None:
+            x = self.ground_truth.sample(1, np.random.default_rng(0))[1].to(self.model.device)
+        try:
+            with torch.no_grad():
+                self.model.sample_representation(x, None)
+        except NotImplementedError as err:
+            return f"no sampled representation: {err}"
+        return None
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -97,20 +123,31 @@ class Metric:
     function: Callable[..., Any]
     reports: tuple[Reported, ...]
     doc: str = ""
+    per_representation: bool = False
+    #: Observations the metric encodes, from its settings (None: a pass over the test batches or less).
+    encodes: Callable[[dict[str, Any]], int] | None = None
 
 
 METRICS: dict[str, Metric] = {}
 
 
 def register_metric(
-    name: str, needs: Sequence[str] = (), *, reports: Sequence[Reported], **defaults: Any
+    name: str,
+    needs: Sequence[str] = (),
+    *,
+    reports: Sequence[Reported],
+    per_representation: bool = False,
+    encodes: Callable[[dict[str, Any]], int] | None = None,
+    **defaults: Any,
 ) -> Callable:
     """Decorator adding ``function(context, **settings)`` to the registry under ``name``.
 
     ``needs`` lists what the metric requires of the data and model (see :data:`NEEDS`); ``reports``
     declares every key it returns (``Reported("value", ...)`` for a metric returning one number);
     ``defaults`` are its settings as in the paper that defines it, overridable from
-    ``eval.settings.<name>``.
+    ``eval.settings.<name>``. ``per_representation``: the metric reads codes through
+    :func:`vaezoo.evaluation.factor_sampling.represent` and runs once per ``eval.representations``;
+    ``encodes(settings)``: how many observations it encodes (its progress line's expected cost).
     """
     unknown = sorted(set(needs) - set(NEEDS))
     if unknown:
@@ -127,7 +164,9 @@ def register_metric(
         if missing:
             raise ValueError(f"metric {name}: defaults {missing} are not parameters of {function.__name__}")
         doc = (inspect.getdoc(function) or "").split("\n")[0]
-        METRICS[name] = Metric(name, tuple(needs), dict(defaults), function, declarations, doc)
+        METRICS[name] = Metric(
+            name, tuple(needs), dict(defaults), function, declarations, doc, per_representation, encodes
+        )
         return function
 
     return add
@@ -145,8 +184,35 @@ def load_metrics() -> dict[str, Metric]:
 def declared(metric: str, key: str = SINGLE) -> Reported | None:
     """The declaration of ``key`` (``"value"`` for a one-number metric) of the registered ``metric``, or
     None when there is no such metric or key (an old results.json): such a number is never ranked."""
-    registered = load_metrics().get(metric)
+    registered = load_metrics().get(split_representation(metric)[0])
     return None if registered is None else find(registered.reports, key)
+
+
+def split_representation(name: str) -> tuple[str, str]:
+    """(metric, representation) of a results.json metric key: ``mig`` -> (mig, mean), ``mig@sampled``
+    -> (mig, sampled)."""
+    metric, _, representation = name.partition("@")
+    return metric, representation or "mean"
+
+
+def result_key(metric: Metric, representation: str) -> str:
+    """results.json's key of ``metric`` on ``representation`` (the mean keeps the plain name)."""
+    return (
+        metric.name
+        if representation == "mean" or not metric.per_representation
+        else (f"{metric.name}@{representation}")
+    )
+
+
+def check_representations(representations: Sequence[str]) -> tuple[str, ...]:
+    """``eval.representations`` as a tuple; an unknown or empty one is a one-line ConfigError."""
+    unknown = [r for r in representations if r not in REPRESENTATIONS]
+    if unknown or not representations:
+        raise ConfigError(
+            f"eval.representations={list(representations)} must list some of {', '.join(REPRESENTATIONS)}, "
+            "e.g. eval.representations=[mean,sampled]"
+        )
+    return tuple(dict.fromkeys(representations))
 
 
 def check_metric_names(names: Sequence[str]) -> list[Metric]:
@@ -201,33 +267,46 @@ def run_metrics(
     context: MetricContext,
     settings: Mapping[str, Any] | None = None,
     strict: bool = False,
+    representations: Sequence[str] = ("mean",),
 ) -> dict[str, dict[str, Any]]:
     """Run the named metrics on ``context``.
 
     Returns per metric {"value": number} (or {"values": {...}} for a metric with several figures)
     with "settings" and "seconds", or {"skipped": reason} when the data or model lacks what it
-    needs. With ``strict`` (a user asked for exactly these metrics on exactly this data), a metric
-    that does not apply is a one-line ConfigError instead of a skip.
+    needs. A per-representation metric runs once per entry of ``representations`` (its key on the
+    sampled representation is ``<name>@sampled``). With ``strict`` (a user asked for exactly these
+    metrics on exactly this data), a metric that does not apply is a one-line ConfigError instead of a
+    skip. Each metric logs a line before it starts, with the observations it encodes and the time that
+    should take at the rate measured so far.
     """
     metrics = check_metric_names(names)
+    representations = check_representations(representations)
     resolved = {m.name: settings_for(m, settings) for m in metrics}
+    runs = [(m, r) for m in metrics for r in (representations if m.per_representation else ("mean",))]
     results: dict[str, dict[str, Any]] = {}
     model = context.model
     was_training = model.training
     model.eval()
     try:
-        for metric in metrics:
+        for number, (metric, representation) in enumerate(runs, 1):
+            key_name = result_key(metric, representation)
+            run_context = replace(context, representation=representation)
             reason = next((r for r in (context.missing(n) for n in metric.needs) if r), None)
+            if reason is None and metric.per_representation:
+                reason = run_context.representation_missing()
             if reason is not None:
                 if strict:
-                    raise ConfigError(f"metric {metric.name} cannot run: {reason}")
-                log.info("metric %s skipped: %s", metric.name, reason)
-                results[metric.name] = {"skipped": reason}
+                    raise ConfigError(f"metric {key_name} cannot run: {reason}")
+                log.info("metric %s skipped: %s", key_name, reason)
+                results[key_name] = {"skipped": reason}
                 continue
+            log.info(
+                "metric %d/%d %s: %s", number, len(runs), key_name, expected_cost(metric, resolved, context)
+            )
             torch.manual_seed(context.seed)
             start = time.perf_counter()
             with torch.no_grad():
-                value = metric.function(context, **resolved[metric.name])
+                value = metric.function(run_context, **resolved[metric.name])
             seconds = time.perf_counter() - start
             missing = undeclared(metric.reports, value)
             if missing:
@@ -236,15 +315,29 @@ def run_metrics(
                     "does not declare; declare each key with its direction and unit"
                 )
             key = "values" if isinstance(value, Mapping) else "value"
-            results[metric.name] = {
+            results[key_name] = {
                 key: to_plain(value),
                 "settings": to_plain(resolved[metric.name]),
                 "seconds": seconds,
             }
-            log.info("metric %s: %s (%.1f s)", metric.name, results[metric.name][key], seconds)
+            if metric.per_representation:
+                results[key_name]["representation"] = representation
+            log.info("metric %s: %s (%.1f s)", key_name, results[key_name][key], seconds)
     finally:
         model.train(was_training)
     return results
+
+
+def expected_cost(metric: Metric, resolved: Mapping[str, dict[str, Any]], context: MetricContext) -> str:
+    """The progress line's cost: observations encoded and the seconds that takes at the encoding rate
+    measured so far (context.extras["encoded"], kept by factor_sampling.represent)."""
+    if metric.encodes is None:
+        return "running"
+    n = metric.encodes(resolved[metric.name])
+    count, seconds = context.extras.get("encoded", (0, 0.0))
+    if count < 1 or seconds <= 0:
+        return f"encodes {n:,} observations"
+    return f"encodes {n:,} observations, about {n * seconds / count:.0f} s at {count / seconds:,.0f}/s so far"
 
 
 def summary_values(results: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:

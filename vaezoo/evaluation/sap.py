@@ -40,21 +40,27 @@ def sap_from_matrix(scores: np.ndarray) -> float:
 @register_metric(
     "sap",
     needs=("factors",),
+    per_representation=True,
+    encodes=lambda s: s["num_train"] + s["num_test"],
     reports=[
         Reported("value", "higher", "score", "mean predictability gap of the two best codes per factor")
     ],
     num_train=10000,
     num_test=5000,
     svm_c=0.01,
+    standardise=False,
 )
-def sap(context: MetricContext, num_train: int, num_test: int, svm_c: float) -> float:
+def sap(context: MetricContext, num_train: int, num_test: int, svm_c: float, standardise: bool) -> float:
     """SAP score (Kumar et al. 2018): mean gap in single-code predictability between the two best codes."""
     rng = rng_for(context, "sap")
     train_codes, train_factors = codes_and_factors(context, num_train, rng)
     test_codes, test_factors = codes_and_factors(context, num_test, rng)
-    # Standardise codes so C = 0.01 means the same for every model's latent scale.
+    # disentanglement_lib's SVM sees the raw codes (C = 0.01 then weighs differently per latent scale:
+    # codes of scale 0.01 score ~0); standardise=true makes C mean the same for every scale.
     mean, std = train_codes.mean(0), train_codes.std(0)
     std[std == 0] = 1
+    if not standardise:
+        mean, std = np.zeros_like(mean), np.ones_like(std)
     matrix = sap_score_matrix(
         (train_codes - mean) / std, train_factors, (test_codes - mean) / std, test_factors, svm_c
     )

@@ -122,6 +122,20 @@ class VAEModel(nn.Module, ABC):
     def representation(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Flat posterior means [B, D]: the representation function of the disentanglement metrics."""
 
+    def sample_representation(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """One draw of z ~ q(z|x) per example, flat [B, D] laid out as :meth:`representation`: the
+        "sampled" representation of the disentanglement metrics (Locatello et al. 2019 report both).
+
+        The default serves a Gaussian posterior whose :meth:`encode` is the whole flat latent (its mean is
+        :meth:`representation`); hierarchies override it, and a deterministic encoder has none.
+        """
+        posterior = self.encode(x, y)
+        if not isinstance(posterior, torch.distributions.Normal):
+            raise NotImplementedError(
+                f"{type(self).__name__}'s encoder is deterministic (no q(z|x) to sample)"
+            )
+        return posterior.sample().flatten(1)
+
     @abstractmethod
     def decode_latent(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """Mean images [B, C, H, W] in [0, 1] for flat latents z [B, D] laid out as :meth:`representation`."""

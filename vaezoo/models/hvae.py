@@ -278,3 +278,8 @@ class HierarchicalVAE(VAEModel):
         """Posterior means of every layer (top-down with means), concatenated: [B, Σ_l D_l]."""
         _, layers = self.infer(x, mode="mean")
         return torch.cat([mu_q.flatten(1) for _, mu_q, _, _, _ in layers], dim=1)
+
+    def sample_representation(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """One joint top-down draw of every layer, concatenated as :meth:`representation`."""
+        _, layers = self.infer(x, mode="sample")
+        return torch.cat([z.flatten(1) for z, _, _, _, _ in layers], dim=1)

@@ -190,6 +190,10 @@ class StackedVAE(VAEModel):
         """Posterior means of every layer, each computed from the mean below it: [B, Σ_l D_l]."""
         return torch.cat([mu for _, mu, _ in self.infer(x, mode="mean")], dim=1)
 
+    def sample_representation(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """One joint draw of every layer up the stack, concatenated as :meth:`representation`."""
+        return torch.cat([z for z, _, _ in self.infer(x, mode="sample")], dim=1)
+
     @torch.no_grad()
     def decode_latent(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """Decode flat [B, Σ_l D_l] latents: x depends on z1 only (the layers above shape z1's prior)."""
