@@ -127,6 +127,10 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (_int(0), "an integer >= 0, e.g. seed=1"),
     "beta": (_num(0), "a number >= 0, e.g. beta=4"),
     "trainer.max_epochs": (_int(1), "an integer >= 1, e.g. trainer.max_epochs=10"),
+    "trainer.max_steps": (
+        lambda v: _int(1)(v) or v == -1,
+        "an integer >= 1 (-1: no limit, trainer.max_epochs ends the run), e.g. trainer.max_steps=300000",
+    ),
     "trainer.log_every_n_steps": (_int(1), "an integer >= 1, e.g. trainer.log_every_n_steps=50"),
     "trainer.check_val_every_n_epoch": (_int(1), "an integer >= 1, e.g. trainer.check_val_every_n_epoch=1"),
     "optimizer.lr": (_num(0, strict=True), "a number > 0, e.g. optimizer.lr=1e-3"),
@@ -260,7 +264,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     # The disentanglement study (conf/method/, experiment=disentanglement_study) and the sweep report.
     "study.index": (_int(0), "an integer >= 0 (which of study.values), e.g. study.index=0"),
     "study.values": (_numbers, "a non-empty list of numbers >= 0, e.g. study.values=[1,2,4]"),
-    "study.lambda_d_values": (_numbers, "a non-empty list of numbers >= 0, e.g. study.lambda_d_values=[10,20]"),
+    "study.lambda_d_values": (_numbers, "a non-empty list of numbers >= 0, e.g. study.lambda_d_values=[10]"),
     "study.anneal_steps": (_int(1), "an integer >= 1, e.g. study.anneal_steps=100000"),
     "report.inline_pictures_max_jobs": (
         _int(0),
@@ -305,12 +309,12 @@ def study_index_problem(cfg: DictConfig) -> str | None:
     if not isinstance(study, DictConfig) or "index" not in study or "values" not in study:
         return None
     index, values = study.get("index"), study.get("values")
-    if isinstance(index, int) and not isinstance(index, bool) and hasattr(values, "__len__"):
-        if not 0 <= index < len(values):
-            return (
-                f"study.index={index} is out of range: method={study.get('method')} has {len(values)} values "
-                f"({', '.join(str(v) for v in values)}); pick study.index in 0..{len(values) - 1}"
-            )
+    countable = isinstance(index, int) and not isinstance(index, bool) and hasattr(values, "__len__")
+    if countable and not 0 <= index < len(values):
+        return (
+            f"study.index={index} is out of range: method={study.get('method')} has {len(values)} values "
+            f"({', '.join(str(v) for v in values)}); pick study.index in 0..{len(values) - 1}"
+        )
     return None
 
 
