@@ -145,3 +145,20 @@ def test_past_the_threshold_pictures_are_linked_not_inlined(tmp_path: Path):
     assert all((tmp_path / s).is_file() for s in sources), sources  # relative to the report, into the jobs
     assert sources[0] == "study/0_method=beta_vae,study.index=0,seed=0/images/curves.png"
     assert "img-src data: 'self' file:;" in linked and "default-src 'none'" in linked
+
+
+def test_the_sweeps_wandb_group_gets_the_studys_tables_and_figures(tmp_path: Path):
+    from vaezoo.stages.sweep import study_for_wandb
+
+    study = study_of(leaderboard(write_fake_study(tmp_path / "study", 36, picture_bytes=0, seeds=1)))
+    assert study is not None
+    entries = study_for_wandb(study)
+    names = ["study/jobs", "study/summary", "study/rank_correlation"]
+    assert sorted(entries) == sorted(
+        [*names, *(f"study/{m}" for m in study.metrics), "study/rank_correlation_heatmap"]
+    )
+    jobs = entries["study/jobs"]
+    assert len(jobs.data) == 36 and jobs.columns[:5] == ["job", "method", "hyperparameter", "value", "seed"]
+    correlation = entries["study/rank_correlation"]
+    assert [row[0] for row in correlation.data] == study.metrics
+    assert correlation.data[0][1] == pytest.approx(1.0)
