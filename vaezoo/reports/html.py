@@ -214,7 +214,7 @@ def study_section(board: Board, scripts: Scripts) -> str:
     seeds = len({j.seed for j in study.jobs})
     plots = [
         plot_html(
-            fig.update_layout(margin=dict(l=60, r=20, t=60, b=50)).to_html(
+            fig.update_layout(margin=dict(l=60, r=20, t=100, b=50)).to_html(
                 full_html=False, include_plotlyjs=False, config={"displaylogo": False}
             ),
             scripts,

@@ -195,7 +195,7 @@ def figures(study: Study) -> list[Any]:
     out = []
     methods = study.methods
     for metric in study.metrics:
-        titles = [html.escape(f"{m} ({study.hyperparameter(m)})") for m in methods]
+        titles = [f"{html.escape(m)}<br>{html.escape(study.hyperparameter(m))}" for m in methods]
         fig = make_subplots(rows=1, cols=len(methods), subplot_titles=titles, shared_yaxes=True)
         for col, method in enumerate(methods, start=1):
             for position, value in enumerate(study.values(method)):
@@ -223,7 +223,9 @@ def figures(study: Study) -> list[Any]:
         fig.update_layout(
             title=f"{html.escape(metric)} over seeds, per method and hyperparameter value",
             width=max(620, 215 * len(methods)),
-            height=320,
+            height=360,
+            title_y=0.98,
+            title_yanchor="top",
         )
         out.append(fig)
     if len(study.metrics) >= 2:
