@@ -120,6 +120,13 @@ NOT_RUN: dict[str, str] = {
     "python -m vaezoo.evaluate run=<job> eval.metrics=[mig,dci] +eval.settings.mig.num_train=2000": NEEDS_JOB,
     "python -m vaezoo.report runs/multirun/<time>-<suffix>": NEEDS_JOB,
     "python -m benchmarks.report_size runs/multirun/<time>-<suffix> --jobs 10": NEEDS_JOB,
+    # the disentanglement study (docs/study.md)
+    "python -m vaezoo -m experiment=disentanglement_study hydra/launcher=slurm hardware=gpu "
+    "hydra.launcher.partition=<partition> hydra.launcher.timeout_min=240": "1,800 GPU jobs on SLURM",
+    "python -m vaezoo -m experiment=disentanglement_study method=beta_vae,factor_vae study.index=0,5 "
+    "seed=0,1,2": "24 jobs of 300,000 steps",
+    "python -m vaezoo -m experiment=disentanglement_study_small hydra/launcher=local "
+    "hydra.launcher.n_jobs=2": "24 dSprites jobs of 3,000 steps: hours on a CPU",
     # the benchmark
     "python -m benchmarks --data-root data": "needs MNIST; about 4 minutes",
     "python -m benchmarks --data-root data --families vanilla --inputs mnist --repeats 5": NEEDS_MNIST,

@@ -28,8 +28,14 @@ def groups() -> list[str]:
 
 
 def every_option() -> list[str]:
-    """``group=option`` for every option file (files starting with _ are bases, not options)."""
-    return [f"{group}={option}" for group in groups() for option in group_options(group)]
+    """``group=option`` for every option file (files starting with _ are bases, not options); a study
+    method whose model option is not in conf/model/ yet (tests/test_study.py) is left out until it is."""
+    from tests.test_study import methods_whose_model_exists
+
+    ready = set(methods_whose_model_exists())
+    options = [f"{g}={o}" for g in groups() for o in group_options(g) if g != "method" or o in ready]
+    # A method is part of the study's experiment (its defaults pick one): composed inside it.
+    return [f"experiment=disentanglement_study {o}" if o.startswith("method=") else o for o in options]
 
 
 def is_numeric(value: Any) -> bool:
@@ -46,7 +52,7 @@ def composed() -> dict[str, dict[str, Any]]:
     configs = {}
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         for option in every_option():
-            cfg = compose("config", overrides=[option])
+            cfg = compose("config", overrides=option.split())
             values = OmegaConf.to_container(cfg, resolve=True)
             assert isinstance(values, dict)
             values.pop("hydra", None)

@@ -107,6 +107,11 @@ def _fraction(v: Any, low_open: bool, high_open: bool) -> bool:
     return (v > 0 if low_open else v >= 0) and (v < 1 if high_open else v <= 1)
 
 
+def _numbers(v: Any) -> bool:
+    """A non-empty list of numbers >= 0 (a study method's hyperparameter values)."""
+    return isinstance(v, list) and bool(v) and all(_num(0)(x) for x in v)
+
+
 def _size(v: Any) -> bool:
     """A square side or [height, width], in pixels."""
     return _int(1)(v) or (isinstance(v, list) and len(v) == 2 and all(_int(1)(x) for x in v))
@@ -122,6 +127,10 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (_int(0), "an integer >= 0, e.g. seed=1"),
     "beta": (_num(0), "a number >= 0, e.g. beta=4"),
     "trainer.max_epochs": (_int(1), "an integer >= 1, e.g. trainer.max_epochs=10"),
+    "trainer.max_steps": (
+        lambda v: _int(1)(v) or v == -1,
+        "an integer >= 1 (-1: no limit, trainer.max_epochs ends the run), e.g. trainer.max_steps=300000",
+    ),
     "trainer.log_every_n_steps": (_int(1), "an integer >= 1, e.g. trainer.log_every_n_steps=50"),
     "trainer.check_val_every_n_epoch": (_int(1), "an integer >= 1, e.g. trainer.check_val_every_n_epoch=1"),
     "optimizer.lr": (_num(0, strict=True), "a number > 0, e.g. optimizer.lr=1e-3"),
@@ -274,6 +283,15 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "pictures.tsne_points": (_int(2), "an integer >= 2, e.g. pictures.tsne_points=500"),
     "paper.value": (_num(), "a finite number in the units of paper.metric, e.g. paper.value=-86.76"),
     "paper.k": (_int(1), "an integer >= 1 (the paper's importance samples), e.g. paper.k=5000"),
+    # The disentanglement study (conf/method/, experiment=disentanglement_study) and the sweep report.
+    "study.index": (_int(0), "an integer >= 0 (which of study.values), e.g. study.index=0"),
+    "study.values": (_numbers, "a non-empty list of numbers >= 0, e.g. study.values=[1,2,4]"),
+    "study.lambda_d_values": (_numbers, "a non-empty list of numbers >= 0, e.g. study.lambda_d_values=[10]"),
+    "study.anneal_steps": (_int(1), "an integer >= 1, e.g. study.anneal_steps=100000"),
+    "report.inline_pictures_max_jobs": (
+        _int(0),
+        "an integer >= 0 (0: always link the pictures), e.g. report.inline_pictures_max_jobs=50",
+    ),
 }
 
 
@@ -305,6 +323,21 @@ def cross_group_problems(cfg: DictConfig) -> Iterator[str]:
             f"likelihood=bernoulli needs binary pixels but dataset.binarize=none keeps {name}'s grey "
             "levels; set dataset.binarize=dynamic (or threshold), or pick likelihood=gaussian"
         )
+
+
+def study_index_problem(cfg: DictConfig) -> str | None:
+    """study.index outside the method's study.values (conf/method/), as one line; else None."""
+    study = cfg.get("study")
+    if not isinstance(study, DictConfig) or "index" not in study or "values" not in study:
+        return None
+    index, values = study.get("index"), study.get("values")
+    countable = isinstance(index, int) and not isinstance(index, bool) and hasattr(values, "__len__")
+    if countable and not 0 <= index < len(values):
+        return (
+            f"study.index={index} is out of range: method={study.get('method')} has {len(values)} values "
+            f"({', '.join(str(v) for v in values)}); pick study.index in 0..{len(values) - 1}"
+        )
+    return None
 
 
 # --- keys and types ---------------------------------------------------------------------------------
@@ -453,6 +486,9 @@ def validate(cfg: DictConfig, defaults: DictConfig | None = None) -> None:
     """
     from omegaconf.errors import OmegaConfBaseException
 
+    study_problem = study_index_problem(cfg)
+    if study_problem is not None:  # before resolving: past the list, the method's value would be null
+        raise ConfigError(study_problem)
     try:
         values = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as err:

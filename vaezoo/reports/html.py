@@ -2,7 +2,11 @@
 
 Everything is inlined (plotly.js from the plotly package's offline bundle, styles, the PNGs as base64),
 and a Content-Security-Policy forbids every network request, so the file works offline and can be
-mailed. It reads job folders only through :mod:`vaezoo.jobs.folder`
+mailed. Past ``inline_pictures_max_jobs`` jobs (``report.inline_pictures_max_jobs``, default
+:data:`INLINE_PICTURES_MAX_JOBS`) the jobs' pictures are linked instead, by relative paths into the job
+folders, and loaded lazily as they scroll into view: a 1,800-job study would otherwise be gigabytes.
+A sweep of a study (``experiment=disentanglement_study``) gets a study section
+(:mod:`vaezoo.reports.study`). It reads job folders only through :mod:`vaezoo.jobs.folder`
 (via :func:`vaezoo.reports.leaderboard.leaderboard`).
 
 A job folder may come from someone else, so nothing read from it may run in the browser: the CSP
@@ -27,9 +31,12 @@ from omegaconf import OmegaConf
 
 from vaezoo.jobs.folder import Job
 from vaezoo.reports.leaderboard import Board, Column, leaderboard
+from vaezoo.reports.study import correlation_table_html, figures, study_of, summary_table_html
 from vaezoo.visualize import described
 
 REPORT = "report.html"
+#: Up to this many jobs the pictures are inlined (one self-contained file, ~0.3 MB a job); beyond, linked.
+INLINE_PICTURES_MAX_JOBS = 20
 #: Pictures shown per job, in this order (others the job drew follow); per-epoch copies are left out.
 IMAGE_ORDER = (
     "curves",
@@ -51,6 +58,9 @@ CSP_REST = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
     "base-uri 'none'; form-action 'none'"
 )
+#: The image sources of a report that links its pictures: files beside it (file: pages, where Chromium
+#: treats every file as its own origin) or on the server it is served from ('self'); still no network.
+LINKED_IMG_SRC = "img-src data: 'self' file:"
 #: Characters left as they are in a job folder link, besides letters, digits and ``_.-~``
 #: (sweep job folders are named like ``0_beta=1,model.latent_dim=5``); ``:`` is always encoded, so
 #: a folder name never becomes a URL scheme.
@@ -68,7 +78,7 @@ table.board{border-collapse:collapse;font-size:13px}
 .board tr.failed td{color:#b00020} #filter{margin:.5em 0;padding:4px;width:24em}
 .pictures img{max-width:100%;border:1px solid #eee;margin:4px 0;display:block}
 pre{background:#f7f7f7;padding:.6em;overflow:auto;max-height:30em;font-size:12px}
-.muted{color:#777} .plots{display:flex;flex-wrap:wrap;gap:1em}
+.muted{color:#777} .plots{display:flex;flex-wrap:wrap;gap:1em} table.study td{white-space:nowrap}
 """
 
 SCRIPT = """
@@ -101,13 +111,19 @@ SCRIPT = """
 """
 
 
-def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
-    """Write the report of every job under ``folder`` to ``out`` (default ``<folder>/report.html``)."""
+def write_report(
+    folder: str | Path,
+    out: str | Path | None = None,
+    inline_pictures_max_jobs: int = INLINE_PICTURES_MAX_JOBS,
+) -> Path:
+    """Write the report of every job under ``folder`` to ``out`` (default ``<folder>/report.html``);
+    the pictures are inlined up to ``inline_pictures_max_jobs`` jobs, linked beyond."""
     folder = Path(folder).expanduser().resolve()
     board = leaderboard(folder)
     out = Path(out) if out is not None else folder / REPORT
     out.parent.mkdir(parents=True, exist_ok=True)
-    page = render(board, folder, out.parent)
+    inline = len(board.rows) <= inline_pictures_max_jobs
+    page = render(board, folder, out.parent, inline_pictures=inline)
     partial = out.with_name(f".{out.name}.tmp")  # renamed into place: never a half-written page
     try:
         partial.write_text(page, encoding="utf-8")
@@ -131,39 +147,53 @@ class Scripts:
         return f"<script>{code}</script>"
 
 
-def content_security_policy(script_hashes: list[str]) -> str:
-    """Only the listed scripts may run: no 'unsafe-inline', so no javascript: URL or event handler."""
-    return f"script-src {' '.join(dict.fromkeys(script_hashes))}; {CSP_REST}"
+def content_security_policy(script_hashes: list[str], linked_pictures: bool = False) -> str:
+    """Only the listed scripts may run: no 'unsafe-inline', so no javascript: URL or event handler.
+    ``linked_pictures``: images may also come from files beside the report (never from the network)."""
+    rest = CSP_REST.replace("img-src data:", LINKED_IMG_SRC) if linked_pictures else CSP_REST
+    return f"script-src {' '.join(dict.fromkeys(script_hashes))}; {rest}"
 
 
 SCRIPT_ELEMENT = re.compile(r"<script\b[^>]*>(.*?)</script>", re.S | re.I)
 
 
-def render(board: Board, folder: Path, report_dir: Path) -> str:
+def render(board: Board, folder: Path, report_dir: Path, inline_pictures: bool = True) -> str:
     import plotly.offline
 
     scripts = Scripts()
     finished = sum(r["status"] == "finished" for r in board.rows)
     head_script = scripts.tag(plotly.offline.get_plotlyjs())
     plots = [plot_html(fragment, scripts) for fragment in trade_off_plots(board)]
-    sections = [job_section(job, row, report_dir) for job, row in zip(board.jobs, board.rows, strict=True)]
+    study = study_section(board, scripts)
+    sections = [
+        job_section(job, row, report_dir, inline_pictures)
+        for job, row in zip(board.jobs, board.rows, strict=True)
+    ]
+    pictures_note = (
+        ""
+        if inline_pictures
+        else f" {len(board.rows)} jobs: each job's pictures are linked from its folder (kept beside this "
+        "file) and load as they scroll into view; raise report.inline_pictures_max_jobs to inline them."
+    )
     table = board_table(board, report_dir)
     tail_script = scripts.tag(SCRIPT)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<meta http-equiv='Content-Security-Policy' content=\"{content_security_policy(scripts.hashes)}\">",
+        "<meta http-equiv='Content-Security-Policy' "
+        f'content="{content_security_policy(scripts.hashes, linked_pictures=not inline_pictures)}">',
         f"<title>vaezoo report: {html.escape(folder.name)}</title><style>{STYLE}</style>",
         f"{head_script}</head><body>",
         f"<h1>vaezoo report: {html.escape(str(folder))}</h1>",
         f"<p class='muted'>{len(board.rows)} jobs, {finished} finished. Click a column header to sort; type "
         "to filter. ↑: higher is better, ↓: lower is better (point at a column's name for its unit); "
-        "best values in green, only in columns with a direction.</p>",
+        f"best values in green, only in columns with a direction.{html.escape(pictures_note)}</p>",
         "<h2 id='leaderboard'>Leaderboard</h2>",
         "<input id='filter' type='search' placeholder='filter rows, e.g. beta=4 or failed'>",
         table,
         "<h2 id='trade-offs'>Trade-offs across the sweep</h2><div class='plots'>",
         *plots,
         "</div>",
+        study,
         *sections,
         f"{tail_script}</body></html>",
     ]
@@ -173,6 +203,41 @@ def render(board: Board, folder: Path, report_dir: Path) -> str:
     if len(SCRIPT_ELEMENT.findall(page)) != len(scripts.hashes):
         raise RuntimeError("the report holds a script element it did not write; report this as a bug")
     return page
+
+
+def study_section(board: Board, scripts: Scripts) -> str:
+    """Locatello et al.'s figures when the sweep is a study (jobs with ``study.method``), else nothing."""
+    study = study_of(board)
+    if study is None:
+        return ""
+    cells = len({(j.method, j.value) for j in study.jobs})
+    seeds = len({j.seed for j in study.jobs})
+    plots = [
+        plot_html(
+            fig.update_layout(margin=dict(l=60, r=20, t=100, b=50)).to_html(
+                full_html=False, include_plotlyjs=False, config={"displaylogo": False}
+            ),
+            scripts,
+        )
+        for fig in figures(study)
+    ]
+    return "\n".join(
+        [
+            "<h2 id='study'>Disentanglement study</h2>",
+            f"<p class='muted'>{len(study.jobs)} finished jobs: {len(study.methods)} methods, {cells} "
+            f"method × value cells, {seeds} seeds. Per metric, the distribution over seeds of each method "
+            "at each value of its hyperparameter (Locatello et al. 2019, Figure 7); then Spearman's rank "
+            "correlation between the metrics over all jobs (their Figure 2). Box: quartiles; "
+            "points: seeds.</p>",
+            "<div class='plots'>",
+            *plots,
+            "</div>",
+            "<h3>Median [first quartile, third quartile] over seeds</h3>",
+            summary_table_html(study),
+            "<h3>Spearman rank correlation between metrics</h3>",
+            correlation_table_html(study),
+        ]
+    )
 
 
 def plot_html(fragment: str, scripts: Scripts) -> str:
@@ -336,7 +401,12 @@ def inline_png(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def job_section(job: Job, row: dict[str, Any], report_dir: Path) -> str:
+def picture_source(path: Path, report_dir: Path, inline: bool) -> str | None:
+    """The ``src`` of a picture: its PNG inlined, or its relative link (None where there is none)."""
+    return inline_png(path) if inline else relative_link(path, report_dir)
+
+
+def job_section(job: Job, row: dict[str, Any], report_dir: Path, inline_pictures: bool = True) -> str:
     title = html.escape(f"{job.name}: {row['overrides']}")
     parts = [f"<h2 id='{anchor(job)}'>{title}</h2>"]
     link = relative_link(job.path, report_dir)
@@ -365,10 +435,14 @@ def job_section(job: Job, row: dict[str, Any], report_dir: Path) -> str:
         declaration = described(name)
         title, uses = declaration if declaration is not None else (f"{name}.png", "")
         caption = f"<p class='muted'>From {html.escape(uses)}.</p>" if uses else ""
-        parts.append(
-            f"<h3>{html.escape(title)}</h3>{caption}"
-            f"<img alt='{html.escape(title, quote=True)}' src='{inline_png(images[name])}'>"
+        source = picture_source(images[name], report_dir, inline_pictures)
+        lazy = "" if inline_pictures else " loading='lazy'"
+        picture = (
+            f"<img alt='{html.escape(title, quote=True)}'{lazy} src='{html.escape(source, quote=True)}'>"
+            if source is not None
+            else "<p class='muted'>(not linked: no relative path from the report)</p>"
         )
+        parts.append(f"<h3>{html.escape(title)}</h3>{caption}{picture}")
     parts.append("</div>")
     if job.config is not None:
         config = OmegaConf.to_yaml(job.config)

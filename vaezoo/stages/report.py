@@ -18,6 +18,13 @@ def main(argv: list[str] | None = None) -> int:
         "folder", help="a sweep folder (runs/multirun/<time>), a runs folder or one job folder"
     )
     parser.add_argument("--out", help="where to write the HTML (default: FOLDER/report.html)")
+    parser.add_argument(
+        "--inline-pictures-max-jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="inline every job's pictures up to N jobs, link them beyond (default 20; 0: always link)",
+    )
     args = parser.parse_args(argv)
     from vaezoo.stages.signals import run_stopping_on_signals
 
@@ -25,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def report() -> tuple[Any, Path]:
         from vaezoo.paths import unwritable_folder_problem
-        from vaezoo.reports.html import REPORT, write_report
+        from vaezoo.reports.html import INLINE_PICTURES_MAX_JOBS, REPORT, write_report
         from vaezoo.reports.leaderboard import leaderboard
 
         out = Path(args.out) if args.out else Path(args.folder) / REPORT
@@ -35,7 +42,14 @@ def main(argv: list[str] | None = None) -> int:
         board = leaderboard(args.folder)
         if not board.rows:
             raise VaezooError(f"no job folders under {args.folder}; give a sweep folder or a runs folder")
-        return board, write_report(args.folder, args.out)
+        limit = (
+            INLINE_PICTURES_MAX_JOBS
+            if args.inline_pictures_max_jobs is None
+            else args.inline_pictures_max_jobs
+        )
+        if limit < 0:
+            raise VaezooError(f"--inline-pictures-max-jobs={limit} must be an integer >= 0 (0: always link)")
+        return board, write_report(args.folder, args.out, inline_pictures_max_jobs=limit)
 
     try:
         board, path = run_stopping_on_signals("vaezoo.report", "the report", report)

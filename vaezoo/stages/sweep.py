@@ -145,10 +145,13 @@ def sweep_group_of(sweep_dir: Path, experiment: str | None) -> str:
 
 class SummarizeSweep(Callback):
     """At the end of a multirun: the leaderboard in the terminal, the HTML report in the sweep folder,
-    and the leaderboard as one W&B table (in a run of job type "leaderboard", in the sweep's group)."""
+    and the leaderboard as one W&B table (in a run of job type "leaderboard", in the sweep's group);
+    for a study (experiment=disentanglement_study) also the study's tables and figures."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from vaezoo.reports.html import write_report
+        from omegaconf import OmegaConf
+
+        from vaezoo.reports.html import INLINE_PICTURES_MAX_JOBS, write_report
         from vaezoo.reports.leaderboard import leaderboard, print_board
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
@@ -158,7 +161,10 @@ class SummarizeSweep(Callback):
             board = leaderboard(sweep_dir)
             if not board.rows:
                 return
-            report = write_report(sweep_dir)
+            limit = OmegaConf.select(
+                config, "report.inline_pictures_max_jobs", default=INLINE_PICTURES_MAX_JOBS
+            )
+            report = write_report(sweep_dir, inline_pictures_max_jobs=int(limit))
             print_board(board, report=report)
             if config.logger.name == "wandb":
                 log_leaderboard(config, board, sweep_dir)
@@ -174,8 +180,10 @@ def leaderboard_dir(sweep_dir: Path) -> Path:
 
 
 def log_leaderboard(config: DictConfig, board: Any, sweep_dir: Path) -> None:
-    """The leaderboard as one W&B table, in a run of job type "leaderboard" in the sweep's group."""
+    """The leaderboard as one W&B table, in a run of job type "leaderboard" in the sweep's group; a
+    study's per-job, summary and rank-correlation tables and its figures beside it."""
     from vaezoo.reports.leaderboard import wandb_table
+    from vaezoo.reports.study import study_of
     from vaezoo.training.wandb_run import group_run
 
     experiment = config.hydra.runtime.choices.get("experiment")
@@ -184,3 +192,20 @@ def log_leaderboard(config: DictConfig, board: Any, sweep_dir: Path) -> None:
     name = f"leaderboard:{sweep_dir.name}"
     with group_run(config.logger, leaderboard_dir(sweep_dir), name, group, job_type="leaderboard") as run:
         run.log({"leaderboard": wandb_table(board)})
+        study = study_of(board)
+        if study is not None:
+            run.log(study_for_wandb(study))
+
+
+def study_for_wandb(study: Any) -> dict[str, Any]:
+    """A study's W&B entries: its three tables, and each figure of the report's study section as a plot
+    (``study/<metric>`` box plots, ``study/rank_correlation_heatmap``)."""
+    import wandb
+
+    from vaezoo.reports.study import figures, wandb_tables
+
+    entries = wandb_tables(study)
+    drawn = figures(study)
+    names = [*study.metrics, "rank_correlation_heatmap"][: len(drawn)]
+    entries.update({f"study/{name}": wandb.Plotly(fig) for name, fig in zip(names, drawn, strict=True)})
+    return entries
