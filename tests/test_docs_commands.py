@@ -131,6 +131,8 @@ NOT_RUN: dict[str, str] = {
     "python -m benchmarks --data-root data": "needs MNIST; about 4 minutes",
     "python -m benchmarks --data-root data --families vanilla --inputs mnist --repeats 5": NEEDS_MNIST,
     "python -m benchmarks --data-root data --full": "hours on a CPU; meant for GPUs",
+    "python -m benchmarks.conv_step": "timings, not a check; about 3 minutes on 2 cores",
+    "python -m benchmarks.conv_step --glibc-default": "timings, not a check (the allocator's before)",
     # Docker
     "docker build -t vaezoo .": "needs a Docker engine",
     'docker run --rm --gpus all -v "$PWD/runs:/runs" -v "$PWD/data:/data" vaezoo experiment=quickstart': (
