@@ -54,17 +54,7 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     --mount=type=secret,id=pip_ca \
     pip install -c constraints.txt --index-url "$TORCH_INDEX_URL" torch torchvision
 
-FROM python AS torch-cuda
-ARG TORCH_INDEX_URL=https://pypi.org/simple
-# hadolint ignore=DL3013
-RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
-    --mount=type=secret,id=pip_conf,target=/etc/pip.conf \
-    --mount=type=secret,id=pip_ca \
-    pip install -c constraints.txt --index-url "$TORCH_INDEX_URL" torch torchvision
-ENV NVIDIA_VISIBLE_DEVICES=all \
-    NVIDIA_DRIVER_CAPABILITIES=compute,utility
-
-# The two targets: the rest of the lock, then vaezoo without dependencies (its files last).
+# Each target: the rest of the lock, then vaezoo without dependencies (its files last).
 FROM torch-cpu AS cpu
 COPY --from=requirements /opt/vaezoo/requirements.txt ./
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
@@ -79,6 +69,16 @@ RUN pip install --no-cache-dir -c constraints.txt --no-deps --no-build-isolation
     && rm -rf build ./*.egg-info
 USER 1000:1000
 WORKDIR /runs
+
+FROM python AS torch-cuda
+ARG TORCH_INDEX_URL=https://pypi.org/simple
+# hadolint ignore=DL3013
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=pip_conf,target=/etc/pip.conf \
+    --mount=type=secret,id=pip_ca \
+    pip install -c constraints.txt --index-url "$TORCH_INDEX_URL" torch torchvision
+ENV NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
 
 FROM torch-cuda AS cuda
 COPY --from=requirements /opt/vaezoo/requirements.txt ./
