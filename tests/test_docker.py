@@ -1,8 +1,9 @@
-"""The Dockerfile (no Docker engine here): it lints clean and installs exactly what constraints.txt pins."""
+"""The Dockerfile: it lints clean, pins through the lock, and the README's container lines work."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -135,3 +137,90 @@ def test_lock_pins_every_runtime_dependency_transitively():
         assert metadata.version(req.name) == locked[name], f"{name}: installed version differs from the pin"
         todo += [Requirement(r) for r in metadata.requires(req.name) or []]
     assert {"torch", "lightning", "hydra-core", "wandb"} <= seen
+
+
+def readme_container_lines() -> list[str]:
+    """The README's Docker section, command by command, as tests/test_docs_commands.py reads it."""
+    from tests.test_docs_commands import commands_in
+
+    text = (REPO / "README.md").read_text()
+    section = text.split("\n## Docker\n", 1)[1].split("\n## ", 1)[0]
+    return commands_in(section)
+
+
+def container_engine() -> str | None:
+    """docker, else podman: the first whose engine answers (a docker client without a daemon does not)."""
+    for name in ("docker", "podman"):
+        path = shutil.which(name)
+        if path and subprocess.run([path, "info"], capture_output=True, timeout=60).returncode == 0:
+            return path
+    return None
+
+
+def test_readme_container_lines_are_the_ones_the_container_test_runs():
+    lines = readme_container_lines()
+    assert lines[0] == "docker build --target cpu -t vaezoo:cpu ."
+    assert lines[1].startswith('mkdir -p runs data && docker run --rm --user "$(id -u):$(id -g)"')
+    assert lines[1].endswith("vaezoo:cpu -m experiment=quickstart")
+    assert any("reproduce=/runs/<job folder>" in line for line in lines)
+    assert any("--entrypoint wandb vaezoo:cpu sync" in line for line in lines)
+    assert any("--target cuda" in line and "--gpus all" in line for line in lines)
+
+
+def test_readme_container_lines_run_as_written(tmp_path):
+    """The README's CPU lines, verbatim, in a fresh folder (placeholders filled with the sweep's first job).
+
+    Minutes long, so only with VAEZOO_CONTAINER_TESTS=1, a container engine (docker, or podman called as
+    docker) and either the default base image or an image vaezoo:cpu built beforehand from a stand-in
+    base (docs/scaling-out.md#docker)."""
+    engine = container_engine()
+    if engine is None:
+        pytest.skip("no container engine that answers (docker or podman) on PATH")
+    if os.environ.get("VAEZOO_CONTAINER_TESTS") != "1":
+        pytest.skip("takes minutes: set VAEZOO_CONTAINER_TESTS=1 to build and run the image")
+    base = re.search(r"^ARG BASE=(\S+)", DOCKERFILE.read_text(), re.M)[1]
+    has = {
+        image: subprocess.run([engine, "image", "inspect", image], capture_output=True).returncode == 0
+        for image in (base, "vaezoo:cpu")
+    }
+    if not has[base] and not has["vaezoo:cpu"]:
+        pytest.skip(f"neither the base image {base} nor a prebuilt vaezoo:cpu is available")
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    if Path(engine).name != "docker":
+        (shim / "docker").symlink_to(engine)
+    env = {**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("WANDB_API_KEY", None)
+    home = tmp_path / "home"
+    home.mkdir()
+
+    def run(line: str, timeout: int) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", "-c", line], cwd=home, env=env, capture_output=True, text=True, timeout=timeout
+        )
+
+    build, quickstart, reproduce, sync, _cuda = readme_container_lines()
+    if has[base]:  # otherwise vaezoo:cpu was built from a stand-in base with docs/scaling-out.md's line
+        proc = subprocess.run(["bash", "-c", build], cwd=REPO, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    proc = run(quickstart, 1200)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "Leaderboard (2 jobs" in proc.stdout
+    (sweep,) = (home / "runs" / "multirun").iterdir()
+    jobs = sorted(p for p in sweep.iterdir() if (p / "results.json").is_file())
+    assert [j.name.split("_")[1] for j in jobs] == [
+        "beta=1,experiment=quickstart",
+        "beta=4,experiment=quickstart",
+    ]
+    assert (jobs[0] / "results.json").stat().st_uid == os.getuid()  # the files are the caller's
+
+    job = f"multirun/{sweep.name}/{jobs[0].name}"
+    proc = run(reproduce.replace("<job folder>", job), 600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r"reproduction of /runs/\S+: \d+ identical, \d+ within, 0 differs", proc.stdout)
+
+    (offline,) = (jobs[0] / "wandb").glob("offline-run-*")
+    proc = run(sync.replace("<job folder>", job).replace("<offline run>", offline.name), 300)
+    # No key and no server here: wandb must get as far as asking for one, having found the run.
+    assert proc.returncode != 0 and "api key" in (proc.stdout + proc.stderr).lower(), proc.stderr[-2000:]
