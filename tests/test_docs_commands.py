@@ -42,6 +42,22 @@ TRAINS = "trains for minutes (the quick start and the suite run in CI through .c
 NEEDS_JOB = "needs a finished job or sweep folder (a placeholder such as <job> in the command)"
 INSTALLS = "creates a virtual environment and installs into it"
 NEEDS_MNIST = "needs MNIST or another downloaded dataset and trains for minutes to hours"
+CONTAINER = (
+    "tests/test_docker.py runs it as written (minutes; VAEZOO_CONTAINER_TESTS=1 and a container engine)"
+)
+STAND_IN = (
+    "builds the stand-in base and the image (minutes, root, podman); done by hand for docs/scaling-out.md"
+)
+TWO_NODES = "tests/test_multinode.py runs the three lines together (30-50 s; VAEZOO_SLOW_TESTS=1)"
+
+NODE = (
+    "torchrun --nnodes=2 --nproc-per-node=1 --node-rank={} --master-addr=127.0.0.1 --master-port=29500 "
+    "-m vaezoo hardware=multinode hardware.accelerator=cpu hardware.devices=1 "
+    "hardware.process_group_backend=gloo "
+    "hardware.precision=32-true dataset=digits trainer.max_epochs=2 eval.iw_k=8 pictures.enabled=false "
+    "logger=csv hydra.run.dir=runs/two-nodes"
+)
+
 #: Commands not run here, each with the reason.
 NOT_RUN: dict[str, str] = {
     # set-up and CI
@@ -133,16 +149,30 @@ NOT_RUN: dict[str, str] = {
     "python -m benchmarks --data-root data --full": "hours on a CPU; meant for GPUs",
     "python -m benchmarks.conv_step": "timings, not a check; about 3 minutes on 2 cores",
     "python -m benchmarks.conv_step --glibc-default": "timings, not a check (the allocator's before)",
-    # Docker
-    "docker build -t vaezoo .": "needs a Docker engine",
-    'docker run --rm --gpus all -v "$PWD/runs:/runs" -v "$PWD/data:/data" vaezoo experiment=quickstart': (
-        "needs Docker and a GPU"
+    # Docker (README) and the stand-in base (docs/scaling-out.md)
+    "docker build --target cpu -t vaezoo:cpu .": CONTAINER,
+    'mkdir -p runs data && docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/runs:/runs" '
+    '-v "$PWD/data:/data" vaezoo:cpu -m experiment=quickstart': CONTAINER,
+    'docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/runs:/runs" -v "$PWD/data:/data" vaezoo:cpu '
+    "reproduce=/runs/<job folder>": CONTAINER,
+    'docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/runs:/runs" -e WANDB_API_KEY --entrypoint wandb '
+    "vaezoo:cpu sync /runs/<job folder>/wandb/<offline run>": CONTAINER,
+    'docker build --target cuda -t vaezoo:cuda . && docker run --rm --gpus all --user "$(id -u):$(id -g)" '
+    '-v "$PWD/runs:/runs" -v "$PWD/data:/data" vaezoo:cuda -m experiment=quickstart hardware=gpu': (
+        "needs Docker, an NVIDIA GPU and its container toolkit"
     ),
-    'docker run --rm -v "$PWD/runs:/runs" -e WANDB_API_KEY --entrypoint wandb vaezoo sync '
-    "/runs/<run folder>/wandb/offline-run-<…>": "needs Docker and a W&B account",
-    'docker run --rm -v "$PWD/runs:/runs" -v "$PWD/data:/data" vaezoo reproduce=/runs/<job folder>': (
-        "needs Docker and a finished job"
-    ),
+    "sudo debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates bookworm rootfs "
+    "http://deb.debian.org/debian": STAND_IN,
+    "sudo tar -C rootfs -c . | podman import - localhost/vaezoo-base:bookworm-python3.11": STAND_IN,
+    "printf '[global]\\ncert = /run/secrets/pip_ca\\n' > pip.conf": STAND_IN,
+    "podman build --target cpu -t vaezoo:cpu --build-arg BASE=localhost/vaezoo-base:bookworm-python3.11 "
+    "--build-arg TORCH_INDEX_URL=https://pypi.org/simple --secret id=pip_conf,src=pip.conf "
+    "--secret id=pip_ca,src=/etc/ssl/certs/ca-certificates.crt .": STAND_IN,
+    # two nodes on one machine (docs/scaling-out.md)
+    NODE.format(0): TWO_NODES,
+    NODE.format(1): TWO_NODES,
+    "python -m vaezoo hardware=cpu dataset=digits dataset.batch_size=128 trainer.max_epochs=2 eval.iw_k=8 "
+    "pictures.enabled=false logger=csv hydra.run.dir=runs/one-process": TWO_NODES,
 }
 
 
