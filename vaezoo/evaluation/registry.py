@@ -144,8 +144,9 @@ def load_metrics() -> dict[str, Metric]:
 
 def declared(metric: str, key: str = SINGLE) -> Reported | None:
     """The declaration of ``key`` (``"value"`` for a one-number metric) of the registered ``metric``, or
-    None when there is no such metric or key (an old results.json): such a number is never ranked."""
-    registered = load_metrics().get(metric)
+    None when there is no such metric or key (an old results.json): such a number is never ranked.
+    ``<metric>@<sampler>`` (the metric through a fitted latent sampler) is declared as ``<metric>``."""
+    registered = load_metrics().get(metric.partition("@")[0])
     return None if registered is None else find(registered.reports, key)
 
 
