@@ -60,6 +60,10 @@ NODE = (
 
 #: Commands not run here, each with the reason.
 NOT_RUN: dict[str, str] = {
+    "python -m vaezoo.sampler run=<job folder> sampler=gmm": "placeholder; tests/test_samplers.py runs it",
+    "python -m vaezoo.evaluate run=<job folder> eval.sampler=gmm eval.metrics=[fid,conditional_accuracy]": (
+        "placeholder path; tests/test_samplers.py runs it"
+    ),
     # set-up and CI
     "python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e . && "
     ".venv/bin/python -m vaezoo -m experiment=quickstart": "the quick start: CI runs it (.ci/run)",

@@ -39,6 +39,7 @@ class EvalSettings:
     active_units_threshold: float
     ood_dataset: str | None
     representations: tuple[str, ...] = ("mean",)
+    samplers: tuple[str, ...] = ()  # fitted latent samplers the sample metrics also run through
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class PostFitSettings:
             ood_dataset=pick("eval", "ood_dataset", job_eval.get("ood_dataset")),
             representations=_names(pick("eval", "representations", job_eval.get("representations")))
             or ("mean",),  # a job from before eval.representations: the means only, as then
+            samplers=_names(eval_over.get("sampler")),
         )
         picture_settings = PictureSettings(
             enabled=bool(pick("pictures", "enabled", _required(job_pictures, "pictures", "enabled"))),
@@ -197,12 +199,16 @@ def evaluate_model(
     images_dir: Path,
     metrics_rows: list[dict[str, str]] | None = None,
     measured: Callable[[PostFit], None] | None = None,
+    samplers: dict[str, Any] | None = None,
 ) -> PostFit:
     """Test report, registered metrics and (if enabled) pictures of ``model`` on its test split.
 
     ``measured`` is called with the numbers before any picture is drawn (training writes results.json
     there, so a picture that fails never loses them). ``metrics_rows`` are the job's metrics.csv rows
-    (the training curves picture).
+    (the training curves picture). ``samplers`` are the job's fitted latent samplers
+    (:mod:`vaezoo.samplers.store`): the sample metrics run again through those named in
+    ``settings.eval.samplers``, recorded as ``<metric>@<sampler>`` beside the prior's figures, and the
+    pictures compare them all with the prior.
     """
     from vaezoo.evaluation.held_out import evaluate, first_examples
     from vaezoo.evaluation.ood import ood_batches_for
@@ -238,6 +244,7 @@ def evaluate_model(
     )
     context.extras["ood_dataset"] = ood_name
     metrics = evaluate_metrics(eval_cfg, context, strict=settings.strict_metrics)
+    metrics.update(sampler_metrics(eval_cfg, context, settings, samplers or {}))
     result = PostFit(test=test, metrics=metrics)
     if measured is not None:
         measured(result)
@@ -246,9 +253,41 @@ def evaluate_model(
         if reason:
             log.warning("pictures skipped: %s", reason)
         else:
-            result.pictures = draw_pictures_of(model, datamodule, settings, images_dir, metrics_rows or [])
+            result.pictures = draw_pictures_of(
+                model, datamodule, settings, images_dir, metrics_rows or [], samplers or {}
+            )
     result.seconds = time.perf_counter() - started
     return result
+
+
+def sampler_metrics(
+    eval_cfg: dict[str, Any], context: Any, settings: PostFitSettings, samplers: dict[str, Any]
+) -> dict[str, Any]:
+    """``{"<metric>@<sampler>": entry}``: the sample metrics of ``eval.metrics`` (those that need a
+    sampler: FID, conditional accuracy) run again with the model drawing its codes from each sampler
+    named in ``settings.eval.samplers`` (:class:`vaezoo.samplers.through.SampledThrough`), on the same
+    test images and seed."""
+    from dataclasses import replace as replaced
+
+    from vaezoo.evaluation.pipeline import metric_names, metric_settings
+    from vaezoo.evaluation.registry import check_metric_names, run_metrics
+    from vaezoo.samplers.through import SampledThrough
+
+    if not settings.eval.samplers:
+        return {}
+    names = [m.name for m in check_metric_names(metric_names(eval_cfg)) if "sampler" in m.needs]
+    if not names:
+        raise ConfigError(
+            f"eval.sampler={','.join(settings.eval.samplers)} draws the samples of the sample metrics, but "
+            f"eval.metrics ({', '.join(metric_names(eval_cfg)) or 'none'}) has none; add them, e.g. "
+            "eval.metrics=[fid,conditional_accuracy]"
+        )
+    out: dict[str, Any] = {}
+    for sampler in settings.eval.samplers:
+        through = replaced(context, model=SampledThrough(context.model, samplers[sampler]))
+        found = run_metrics(names, through, metric_settings(eval_cfg), strict=settings.strict_metrics)
+        out.update({f"{name}@{sampler}": entry for name, entry in found.items()})
+    return out
 
 
 def pictures_cannot_apply(test: dict[str, Any]) -> str | None:
@@ -260,7 +299,12 @@ def pictures_cannot_apply(test: dict[str, Any]) -> str | None:
 
 
 def draw_pictures_of(
-    model: Any, datamodule: Any, settings: PostFitSettings, images_dir: Path, metrics_rows: list
+    model: Any,
+    datamodule: Any,
+    settings: PostFitSettings,
+    images_dir: Path,
+    metrics_rows: list,
+    samplers: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
     """The latent-space pictures (:mod:`vaezoo.visualize`) with the settings' pictures group."""
     from vaezoo.visualize import draw_pictures
@@ -275,6 +319,7 @@ def draw_pictures_of(
         ood=settings.pictures.ood,
         tsne_points=settings.pictures.tsne_points,
         seed=settings.seed,
+        samplers=samplers or {},
     )
     log.info("pictures (%s) drawn in %.1f s", ", ".join(drawn), time.perf_counter() - started)
     return drawn

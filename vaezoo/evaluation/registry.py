@@ -183,7 +183,9 @@ def load_metrics() -> dict[str, Metric]:
 
 def declared(metric: str, key: str = SINGLE) -> Reported | None:
     """The declaration of ``key`` (``"value"`` for a one-number metric) of the registered ``metric``, or
-    None when there is no such metric or key (an old results.json): such a number is never ranked."""
+    None when there is no such metric or key (an old results.json): such a number is never ranked.
+    ``<metric>@sampled`` (the sampled representation) and ``<metric>@<sampler>`` (the metric through a
+    fitted latent sampler) are declared as ``<metric>``."""
     registered = load_metrics().get(split_representation(metric)[0])
     return None if registered is None else find(registered.reports, key)
 

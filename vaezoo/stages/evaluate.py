@@ -37,6 +37,7 @@ def evaluate_job(job: Any, cfg: DictConfig) -> dict[str, Any]:
     settings.check()
     datamodule = loaded.datamodule
     datamodule.load()
+    samplers = job_samplers(loaded.model, datamodule, job.path, settings.eval.samplers)
     post_fit = evaluate_model(
         loaded.model,
         datamodule,
@@ -44,6 +45,7 @@ def evaluate_job(job: Any, cfg: DictConfig) -> dict[str, Any]:
         settings,
         job.path / "images",
         metrics_rows=job.metrics_rows(),
+        samplers=samplers,
     )
     results.test = post_fit.test
     results.metrics = {**results.metrics, **post_fit.metrics}  # metrics of earlier evaluations kept
@@ -57,6 +59,28 @@ def evaluate_job(job: Any, cfg: DictConfig) -> dict[str, Any]:
                 write_summary(run, post_fit.summary())
                 log_pictures(run, post_fit.pictures)
     return post_fit.metrics
+
+
+def job_samplers(model: Any, datamodule: Any, job_dir: Any, named: tuple[str, ...]) -> dict[str, Any]:
+    """The job's fitted latent samplers (every one stored, and the ``eval.sampler`` ones, which must be),
+    each checked against the model's latent size; {} for a model with discrete codes."""
+    from vaezoo.samplers.store import load_sampler, stored_samplers
+
+    names = list(dict.fromkeys([*stored_samplers(job_dir), *named]))
+    if not names:
+        return {}
+    batch = next(iter(datamodule.loader("test", batch_size=1)))
+    x = batch["x"].to(model.device).float()
+    y = batch.get("y")
+    y = None if y is None else y.to(model.device)
+    if model.code_indices(x, y) is not None:
+        if named:
+            from vaezoo.samplers.through import check_continuous
+
+            check_continuous(model, x, y)
+        return {}
+    dim = int(model.representation(x, y).shape[1])
+    return {name: load_sampler(job_dir, name, dim) for name in names}
 
 
 def evaluation_device(given: str | None, recorded: str | None) -> str:
@@ -134,6 +158,12 @@ def check_before_running(args: list[str]) -> None:
     except HydraException:
         return
     check_eval_config({"metrics": cfg.eval.metrics, "settings": cfg.eval.settings})
+    if cfg.eval.get("sampler") is not None:
+        from vaezoo.post_fit import _names
+        from vaezoo.samplers import sampler_entry
+
+        for name in _names(cfg.eval.sampler):
+            sampler_entry(name)
 
 
 def main() -> None:

@@ -58,6 +58,7 @@ class Scene:
     max_traversal_dims: int = 10
     batch_size: int = 250
     seed: int = 0
+    samplers: dict[str, Any] = field(default_factory=dict)  # fitted latent samplers (vaezoo.samplers)
 
     @property
     def labels_are_classes(self) -> bool:
@@ -183,13 +184,15 @@ def draw_pictures(
     tsne_points: int = 1000,
     only: Iterable[str] | None = None,
     seed: int = 0,
+    samplers: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Draw every picture that applies to ``model`` on ``datamodule``'s test split into ``out_dir``.
 
     ``metrics_rows`` are the job's ``metrics.csv`` rows (:meth:`vaezoo.jobs.folder.Job.metrics_rows`) for the
     training curves; ``ood`` names the out-of-distribution set of the anomaly histograms (a key of
     :data:`OOD_TRANSFORMS`, or None); ``only`` restricts the pictures by name. Factor traversals use
-    the test split's ground-truth factors (:func:`test_factors`) when the data has them.
+    the test split's ground-truth factors (:func:`test_factors`) when the data has them; ``samplers`` are
+    the job's fitted latent samplers ({name: sampler}, :mod:`vaezoo.samplers.store`).
     Returns {picture name: PNG path}; pictures that do not apply are logged and left out.
     """
     if ood is not None and ood not in OOD_TRANSFORMS:
@@ -212,6 +215,7 @@ def draw_pictures(
         ood=ood,
         tsne_points=tsne_points,
         seed=seed,
+        samplers=dict(samplers or {}),
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
