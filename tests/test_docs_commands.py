@@ -64,6 +64,10 @@ NOT_RUN: dict[str, str] = {
     "python -m vaezoo.evaluate run=<job folder> eval.sampler=gmm eval.metrics=[fid,conditional_accuracy]": (
         "placeholder path; tests/test_samplers.py runs it"
     ),
+    "python -m vaezoo -m model=vanilla model.prior=standard_normal,vamp dataset=mnist trainer.max_epochs=3 "
+    "eval.iw_k=200 eval.max_examples=2000 pictures.enabled=false logger=csv": NEEDS_MNIST,
+    "python -m vaezoo -m model=vqvae model.quantizer=vq,fsq,rvq dataset=digits trainer.max_epochs=20 "
+    "pictures.enabled=false logger=csv": TRAINS,
     # set-up and CI
     "python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e . && "
     ".venv/bin/python -m vaezoo -m experiment=quickstart": "the quick start: CI runs it (.ci/run)",

@@ -134,3 +134,21 @@ def test_tiny_fsq_vqvae_trains_and_its_prior_stage_runs(tmp_path: Path):
     positions = report["uniform_prior_nll_nats"] / math.log(12)
     assert positions == pytest.approx(round(positions))  # log K per position, K = 4 * 3
     assert (job / "prior" / "samples.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("commitment", 0.5),
+        ("codebook_update", "ema"),
+        ("ema_decay", 0.9),
+        ("restart_every", 0),
+        ("restart_threshold", 2.0),
+    ],
+)
+def test_a_codebook_setting_under_fsq_is_a_one_line_config_error_naming_it(setting, value):
+    with pytest.raises(
+        ConfigError, match=rf"model\.{setting}={value} has no effect with model\.quantizer=fsq"
+    ):
+        build_model("vqvae", {**TINY_FSQ, setting: value}, DIGITS, Bernoulli())
+    build_model("vqvae", {**TINY_FSQ, "quantizer": "vq", setting: value}, DIGITS, Bernoulli())  # vq: fine

@@ -208,6 +208,11 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "likelihood.min_log_scale": (_num(), "a finite number, e.g. likelihood.min_log_scale=-7"),
     # model=... options (conf/model/, conf/model/net/).
     "model.logvar_bound": (_num(0, strict=True), "a number > 0, e.g. model.logvar_bound=8"),
+    "model.prior": (
+        _one_of("standard_normal", "vamp", "conditional"),
+        "standard_normal or vamp (cvae: conditional or standard_normal), e.g. model.prior=vamp",
+    ),
+    "model.vamp_components": (_int(1), "an integer >= 1, e.g. model.vamp_components=500"),
     "model.embedding_dim": (_int(1), "an integer >= 1, e.g. model.embedding_dim=16"),
     "model.num_codes": (_int(1), "an integer >= 1, e.g. model.num_codes=128"),
     "model.code_dim": (_int(1), "an integer >= 1, e.g. model.code_dim=32"),
@@ -223,7 +228,8 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "an integer >= 0 (0: never restart codes), e.g. model.restart_every=100",
     ),
     "model.restart_threshold": (_num(0), "a number >= 0, e.g. model.restart_threshold=1"),
-    "model.quantizer": (_one_of("vq", "fsq"), "vq or fsq, e.g. model.quantizer=fsq"),
+    "model.quantizer": (_one_of("vq", "fsq", "rvq"), "vq, fsq or rvq, e.g. model.quantizer=fsq"),
+    "model.rvq_levels": (_int(1), "an integer >= 1 (residual VQ stages), e.g. model.rvq_levels=2"),
     "model.fsq_levels": (
         _levels,
         "a non-empty list of integers >= 2, e.g. model.fsq_levels=[8,5,5,5]",

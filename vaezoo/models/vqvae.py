@@ -14,6 +14,14 @@ straight-through gradient and scaled to [-1, 1]. The implicit codebook is the gr
 points, indexed in mixed radix, so the PixelCNN prior and the code-usage statistics work unchanged;
 there is no codebook and no commitment loss (no ``extra`` terms).
 
+``quantizer=rvq`` is residual VQ (Zeghidour et al. 2021, SoundStream; Lee et al. 2022): ``rvq_levels``
+codebooks of ``num_codes`` vectors each, stage s quantising what the stages before it left,
+r_s = z_e − Σ_{t<s} e_t, and z_q = Σ_s e_s. Each stage has its own codebook and commitment losses on its
+residual (``vq/stage<s>/…``; EMA updates and dead-code restarts per codebook) and logs its own code
+usage and perplexity. A position holds S codes, [B, S, h, w]; the uniform-prior KL is S·log K per
+position, and the PixelCNN prior models the S codes of each position in turn (see
+:class:`~vaezoo.models.pixelcnn.PixelCNNPrior`, ``stages``).
+
 Sampling needs a learned prior over codes, trained afterwards on a finished run with
 ``python -m vaezoo.prior run=<job folder>`` (see :mod:`vaezoo.stages.prior`).
 """
@@ -36,7 +44,15 @@ from vaezoo.nets.conv import ConvTrunk, ConvUpTrunk
 from vaezoo.nets.mlp import activation
 
 CODEBOOK_UPDATES = ("loss", "ema")
-QUANTIZERS = ("vq", "fsq")
+QUANTIZERS = ("vq", "fsq", "rvq")
+#: Codebook settings with their defaults: FSQ has no codebook, so a non-default value is a mistake.
+CODEBOOK_SETTINGS = {
+    "commitment": 0.25,
+    "codebook_update": "loss",
+    "ema_decay": 0.99,
+    "restart_every": 100,
+    "restart_threshold": 1.0,
+}
 
 
 class ResBlock(nn.Module):
@@ -53,13 +69,18 @@ class ResBlock(nn.Module):
         return x + self.net(x)
 
 
-def code_stats(counts: Tensor) -> dict[str, Tensor]:
+def code_stats(counts: Tensor, prefix: str = "vq/") -> dict[str, Tensor]:
     """Perplexity (exp of the usage entropy) and the fraction of codes used, from code counts [K]."""
     p = counts / counts.sum()
     return {
-        "vq/perplexity": torch.exp(-(p * torch.log(p.clamp(min=1e-10))).sum()),
-        "vq/codes_used": (counts > 0).float().mean(),
+        f"{prefix}perplexity": torch.exp(-(p * torch.log(p.clamp(min=1e-10))).sum()),
+        f"{prefix}codes_used": (counts > 0).float().mean(),
     }
+
+
+def straight_through(z_e: Tensor, z_q: Tensor) -> Tensor:
+    """z_q forward, identity gradient to z_e backward (the VQ-VAE's gradient copy)."""
+    return z_e + (z_q - z_e).detach()
 
 
 def round_ste(z: Tensor) -> Tensor:
@@ -226,13 +247,56 @@ class VectorQuantizer(nn.Module):
             self.usage.zero_()
 
 
+class ResidualVectorQuantizer(nn.Module):
+    """``stages`` :class:`VectorQuantizer` s in sequence, each quantising the residual the ones before left.
+
+    The residual passed on is detached (r_{s+1} = r_s − sg[e_s]), so stage s's commitment loss
+    ‖r_s − sg[e_s]‖² pulls the encoder towards Σ_{t≤s} e_t and its codebook loss moves codebook s only.
+    """
+
+    def __init__(self, stages: int, num_codes: int, code_dim: int, **codebook: object) -> None:
+        super().__init__()
+        if stages < 1:
+            raise ConfigError(f"model.rvq_levels must be an integer >= 1, got {stages}")
+        self.num_codes, self.code_dim = num_codes, code_dim
+        self.stages = nn.ModuleList(
+            VectorQuantizer(num_codes, code_dim, **codebook)  # type: ignore[arg-type]
+            for _ in range(stages)
+        )
+        self.update = self.stages[0].update
+
+    def quantize_stages(self, z_e: Tensor) -> list[tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]]:
+        """Per stage: its input residual r_s, its code vectors e_s, codes [B, h, w] and its usage stats."""
+        out, residual = [], z_e
+        for s, stage in enumerate(self.stages, start=1):
+            z_q, codes, stats = stage(residual)
+            stats = {k.replace("vq/", f"vq/stage{s}/"): v for k, v in stats.items()}
+            out.append((residual, z_q, codes, stats))
+            residual = residual - z_q.detach()
+        return out
+
+    def forward(self, z_e: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """Σ_s e_s [B, D, H, W] (differentiable w.r.t. the codebooks), codes [B, S, H, W], per-stage stats."""
+        per_stage = self.quantize_stages(z_e)
+        z_q = torch.stack([e for _, e, _, _ in per_stage]).sum(0)
+        codes = torch.stack([c for _, _, c, _ in per_stage], dim=1)
+        stats = {k: v for *_, st in per_stage for k, v in st.items()}
+        return z_q, codes, stats
+
+    def lookup(self, codes: Tensor) -> Tensor:
+        """Σ_s e_s [B, D, H, W] of code grids [B, S, H, W]."""
+        return torch.stack([stage.lookup(codes[:, s]) for s, stage in enumerate(self.stages)]).sum(0)
+
+
 @register("vqvae")
 class VQVAE(VAEModel):
     """Convolutional encoder -> [code_dim, h, w] grid -> nearest of ``num_codes`` codes -> decoder.
 
     With ``quantizer="fsq"`` the grid has len(``fsq_levels``) channels quantised by
     :class:`FiniteScalarQuantizer`; num_codes and code_dim then follow from the levels (prod, len) and
-    the codebook settings (commitment, codebook_update, ema_decay, restarts) are unused.
+    the codebook settings (commitment, codebook_update, ema_decay, restarts) must keep their defaults
+    (a ConfigError names one that does not). With ``quantizer="rvq"`` it is :class:`ResidualVectorQuantizer`
+    with ``rvq_levels`` codebooks of ``num_codes`` codes.
     """
 
     def __init__(
@@ -251,10 +315,25 @@ class VQVAE(VAEModel):
         act: str = "relu",
         quantizer: str = "vq",
         fsq_levels: Sequence[int] = (8, 5, 5, 5),
+        rvq_levels: int = 2,
     ) -> None:
         super().__init__(data_info, likelihood)
         if quantizer not in QUANTIZERS:
             raise ConfigError(f"model.quantizer={quantizer!r} must be one of {', '.join(QUANTIZERS)}")
+        if quantizer == "fsq":
+            given = {
+                "commitment": commitment,
+                "codebook_update": codebook_update,
+                "ema_decay": ema_decay,
+                "restart_every": restart_every,
+                "restart_threshold": restart_threshold,
+            }
+            for key, default in CODEBOOK_SETTINGS.items():
+                if given[key] != default:
+                    raise ConfigError(
+                        f"model.{key}={given[key]} has no effect with model.quantizer=fsq (no codebook); "
+                        f"leave it at {default} or use model.quantizer=vq or rvq"
+                    )
         fsq = FiniteScalarQuantizer(fsq_levels) if quantizer == "fsq" else None
         if fsq is not None:
             num_codes, code_dim = fsq.num_codes, fsq.code_dim
@@ -279,9 +358,21 @@ class VQVAE(VAEModel):
             activation(act),
             up,
         )
-        self.quantizer: VectorQuantizer | FiniteScalarQuantizer
+        self.quantizer: VectorQuantizer | FiniteScalarQuantizer | ResidualVectorQuantizer
+        #: codes per grid position: one, or one per residual stage
+        self.code_stages = rvq_levels if quantizer == "rvq" else 1
         if fsq is not None:
             self.quantizer = fsq
+        elif quantizer == "rvq":
+            self.quantizer = ResidualVectorQuantizer(
+                rvq_levels,
+                num_codes,
+                code_dim,
+                update=codebook_update,
+                ema_decay=ema_decay,
+                restart_every=restart_every,
+                restart_threshold=restart_threshold,
+            )
         else:
             self.quantizer = VectorQuantizer(
                 num_codes, code_dim, codebook_update, ema_decay, restart_every, restart_threshold
@@ -304,19 +395,41 @@ class VQVAE(VAEModel):
     def quantize(self, z_e: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         return self.quantizer(z_e)
 
+    def rvq_losses(
+        self, per_stage: list[tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]]
+    ) -> dict[str, Tensor]:
+        """Each residual stage's commitment (and, with update=loss, codebook) loss per example."""
+        extra = {}
+        for s, (residual, e, _, _) in enumerate(per_stage, start=1):
+            r, e = residual.float(), e.float()
+            extra[f"vq/stage{s}/commitment"] = self.commitment * (r - e.detach()).square().flatten(1).sum(1)
+            if self.quantizer.update == "loss":
+                extra[f"vq/stage{s}/codebook"] = (e - r.detach()).square().flatten(1).sum(1)
+        return extra
+
     def elbo_terms(self, x: Tensor, y: Tensor | None = None) -> ELBOTerms:
         z_e = self.encode(x)
-        z_q, _, stats = self.quantize(z_e)
+        per_stage: list = []
+        if isinstance(self.quantizer, ResidualVectorQuantizer):
+            per_stage = self.quantizer.quantize_stages(z_e)
+            z_q = torch.stack([e for _, e, _, _ in per_stage]).sum(0)
+            stats = {k: v for *_, st in per_stage for k, v in st.items()}
+        else:
+            z_q, _, stats = self.quantize(z_e)
         fsq = isinstance(self.quantizer, FiniteScalarQuantizer)
         # straight-through: decoder gradients go to z_e (FSQ: rounding is straight-through inside the
         # quantiser, so gradients pass through its tanh bound)
-        z_st = z_q if fsq else z_e + (z_q - z_e).detach()
+        z_st = z_q if fsq else straight_through(z_e, z_q)
         log_px_z = self.likelihood.log_prob(self.decode(z_st), x)
         b = x.shape[0]
         positions = self.grid[0] * self.grid[1]
-        kl = torch.full((b, positions), math.log(self.num_codes), device=x.device)
+        kl = torch.full((b, positions), self.code_stages * math.log(self.num_codes), device=x.device)
         if fsq:  # no codebook: no codebook or commitment loss
             return ELBOTerms(log_px_z=log_px_z, kl={"codes": kl}, extra={}, stats=stats)
+        if isinstance(self.quantizer, ResidualVectorQuantizer):
+            return ELBOTerms(
+                log_px_z=log_px_z, kl={"codes": kl}, extra=self.rvq_losses(per_stage), stats=stats
+            )
         commitment = self.commitment * (z_e.float() - z_q.detach().float()).square().flatten(1).sum(1)
         extra = {"vq/commitment": commitment}
         if self.quantizer.update == "loss":
@@ -351,16 +464,18 @@ class VQVAE(VAEModel):
 
     def attach_prior(self, prior: PixelCNNPrior) -> None:
         """Use ``prior`` over this model's code grid for :meth:`sample`."""
-        if prior.num_codes != self.num_codes or tuple(prior.grid) != tuple(self.grid):
+        fits = prior.num_codes == self.num_codes and tuple(prior.grid) == tuple(self.grid)
+        if not fits or prior.stages != self.code_stages:
             raise ConfigError(
-                f"prior over {prior.num_codes} codes on a {prior.grid} grid does not fit this VQ-VAE "
-                f"({self.num_codes} codes on a {self.grid} grid)"
+                f"prior over {prior.num_codes} codes x {prior.stages} stage(s) on a {prior.grid} grid does "
+                f"not fit this VQ-VAE ({self.num_codes} codes x {self.code_stages} stage(s) on a "
+                f"{self.grid} grid)"
             )
         self.prior = prior.to(self.device)
 
     @torch.no_grad()
     def codes(self, x: Tensor) -> Tensor:
-        """The code grid of each image: [B, h, w] in 0..num_codes-1."""
+        """The code grid of each image: [B, h, w] in 0..num_codes-1 (rvq: [B, S, h, w], one per stage)."""
         return self.quantize(self.encode(x))[1]
 
     def code_indices(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, int]:
@@ -368,7 +483,7 @@ class VQVAE(VAEModel):
 
     @torch.no_grad()
     def decode_codes(self, codes: Tensor) -> Tensor:
-        """Mean images for code grids [B, h, w]."""
+        """Mean images for code grids [B, h, w] (rvq: [B, S, h, w])."""
         z_q = self.quantizer.lookup(codes)
         return self.likelihood.mean(self.decode(z_q))
 
@@ -388,7 +503,9 @@ class VQVAE(VAEModel):
     @torch.no_grad()
     def prior_latents(self, n: int, y: Tensor | None = None) -> Tensor:
         """Codes from the learned prior, as their codebook vectors (FSQ: encoder outputs that quantise
-        to them), flat like :meth:`representation`; :meth:`decode_latent` maps them back to those codes."""
+        to them; rvq: the sum of the stages' vectors), flat like :meth:`representation`;
+        :meth:`decode_latent` maps them back to those codes (rvq: re-quantising the sum stage by stage,
+        which usually but not always finds the same codes)."""
         if self.prior is None:
             raise RuntimeError(self.sample_unavailable_reason)
         codes = self.prior.sample(n)
@@ -399,8 +516,8 @@ class VQVAE(VAEModel):
 
     @torch.no_grad()
     def kl_per_dim(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """log K per code position (the uniform-prior KL), spread evenly over that position's code_dim."""
-        per_position = math.log(self.num_codes) / self.code_dim
+        """log K per code position (rvq: S·log K, the uniform-prior KL), spread evenly over its code_dim."""
+        per_position = self.code_stages * math.log(self.num_codes) / self.code_dim
         return torch.full(
             (x.shape[0], self.code_dim * self.grid[0] * self.grid[1]), per_position, device=x.device
         )

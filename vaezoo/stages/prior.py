@@ -72,7 +72,8 @@ def train_prior(cfg: DictConfig) -> dict[str, Any]:
     codes = {split: encode_split(model, datamodule, split) for split in ("train", "val", "test")}
     log.info("encoded %s code grids of shape %s", {k: len(v) for k, v in codes.items()}, tuple(model.grid))
 
-    prior = PixelCNNPrior(model.num_codes, model.grid, **cfg.prior)
+    stages = model.code_stages  # residual VQ: one code per stage and position
+    prior = PixelCNNPrior(model.num_codes, model.grid, stages=stages, **cfg.prior)
     module = CodePriorModule(prior, cfg.lr)
     loaders = {
         split: DataLoader(TensorDataset(c), batch_size=cfg.batch_size, shuffle=split == "train")
@@ -130,7 +131,7 @@ def train_prior(cfg: DictConfig) -> dict[str, Any]:
                 elbo_uniform += float(terms.elbo.double().sum())
                 elbo_learned += float((terms.log_px_z + log_prior).double().sum())
                 n += len(x)
-        positions = model.grid[0] * model.grid[1]
+        positions = model.grid[0] * model.grid[1] * stages  # codes per grid
         report = {
             "vqvae_job": str(job_dir),
             "vqvae_checkpoint": str(loaded.checkpoint),

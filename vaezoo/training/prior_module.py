@@ -17,7 +17,7 @@ class CodePriorModule(L.LightningModule):
     def __init__(self, prior: PixelCNNPrior, lr: float = 1e-3) -> None:
         super().__init__()
         self.prior, self.lr = prior, lr
-        self.positions = prior.grid[0] * prior.grid[1]
+        self.positions = prior.grid[0] * prior.grid[1] * prior.stages  # codes per grid
 
     def _step(self, batch: tuple[Tensor], stage: str) -> Tensor:
         (codes,) = batch
