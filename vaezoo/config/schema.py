@@ -128,8 +128,9 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "beta": (_num(0), "a number >= 0, e.g. beta=4"),
     "trainer.max_epochs": (_int(1), "an integer >= 1, e.g. trainer.max_epochs=10"),
     "trainer.max_steps": (
-        lambda v: _int(1)(v) or v == -1,
-        "an integer >= 1 (-1: no limit, trainer.max_epochs ends the run), e.g. trainer.max_steps=300000",
+        lambda v: _int(0)(v) or v == -1,
+        "an integer >= 0 (0: no training, the untrained model is evaluated; -1: no limit, trainer.max_epochs "
+        "ends the run), e.g. trainer.max_steps=300000",
     ),
     "trainer.log_every_n_steps": (_int(1), "an integer >= 1, e.g. trainer.log_every_n_steps=50"),
     "trainer.check_val_every_n_epoch": (_int(1), "an integer >= 1, e.g. trainer.check_val_every_n_epoch=1"),

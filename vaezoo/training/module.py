@@ -234,8 +234,8 @@ class VAEModule(L.LightningModule):
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Skip or clip the update (see :func:`skip_or_clip`), after any loss-scale unscaling."""
-        parameters = [p for group in optimizer.param_groups for p in group["params"]]
-        norm, skipped = skip_or_clip(parameters, self.grad_skip_threshold, self.clip_norm)
+        # The model's own parameters: the auxiliary part's optimiser steps outside Lightning, unclipped.
+        norm, skipped = skip_or_clip(self._model_parameters(), self.grad_skip_threshold, self.clip_norm)
         self.skipped_updates += skipped
         self.consecutive_skips = self.consecutive_skips + 1 if skipped else 0
         if self.consecutive_skips >= self.max_consecutive_skips:
