@@ -19,6 +19,10 @@ from vaezoo.errors import ConfigError, DataError
 from vaezoo.models import MODELS
 
 FAMILIES = sorted(MODELS)  # every registered family, new ones included
+# Streamed, the data reach a model through the same batch dicts and DataInfo as in memory, so the streamed
+# sweeps train one family per way of reading them: plain images, labels (cvae), the dataset size
+# (beta_tcvae's estimator), a discrete latent (vqvae). Every family trains in memory.
+STREAMED_FAMILIES = ["beta_tcvae", "cvae", "vanilla", "vqvae"]
 QUICK = [
     "hardware=cpu",
     "trainer.max_epochs=1",
@@ -296,7 +300,7 @@ def test_every_family_trains_on_the_standins_in_memory_and_streamed(official, tm
     proc = run_cli(
         [
             "-m",
-            f"model={','.join(FAMILIES)}",
+            f"model={','.join(FAMILIES if in_memory else STREAMED_FAMILIES)}",
             f"dataset={dataset}",
             f"dataset.in_memory={str(in_memory).lower()}",
             "dataset.num_workers=1",
@@ -322,4 +326,4 @@ def test_every_family_trains_on_the_standins_in_memory_and_streamed(official, tm
         assert f"{dataset}: found {50 if dataset == 'cifar10' else 40} images" in log
         if results["model"] == "cvae":  # CelebA: conditioned on its 40 attributes, one vector per row
             assert (job / "images" / "samples.png").is_file()
-    assert seen == {(m, not in_memory) for m in FAMILIES}
+    assert seen == {(m, not in_memory) for m in (FAMILIES if in_memory else STREAMED_FAMILIES)}
