@@ -68,6 +68,9 @@ NOT_RUN: dict[str, str] = {
     "eval.iw_k=200 eval.max_examples=2000 pictures.enabled=false logger=csv": NEEDS_MNIST,
     "python -m vaezoo -m model=vqvae model.quantizer=vq,fsq,rvq dataset=digits trainer.max_epochs=20 "
     "pictures.enabled=false logger=csv": TRAINS,
+    "python -m vaezoo model=vqvae model.quantizer=fsq 'model.fsq_levels=[5,5,5]' dataset=digits "
+    "trainer.max_epochs=20 logger=csv pictures.enabled=false hydra.run.dir=runs/fsq555": TRAINS,
+    "python -m vaezoo.prior run=runs/fsq555": "needs the job the line above trains",
     # set-up and CI
     "python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e . && "
     ".venv/bin/python -m vaezoo -m experiment=quickstart": "the quick start: CI runs it (.ci/run)",
