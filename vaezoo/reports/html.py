@@ -31,6 +31,7 @@ from omegaconf import OmegaConf
 
 from vaezoo.jobs.folder import Job
 from vaezoo.reports.leaderboard import Board, Column, leaderboard
+from vaezoo.reports.samples import samples_section_html
 from vaezoo.reports.study import correlation_table_html, figures, study_of, summary_table_html
 from vaezoo.visualize import described
 
@@ -74,7 +75,7 @@ table.board{border-collapse:collapse;font-size:13px}
 .board th{cursor:pointer;background:#f4f4f4;position:sticky;top:0;white-space:nowrap}
 .board th.asc::after{content:" \\25B2"} .board th.desc::after{content:" \\25BC"}
 .board td.num{text-align:right;font-variant-numeric:tabular-nums}
-.board td.best{font-weight:bold;color:#0a7d32}
+.board td.best,table.samples td.best{font-weight:bold;color:#0a7d32}
 .board tr.failed td{color:#b00020} #filter{margin:.5em 0;padding:4px;width:24em}
 .pictures img{max-width:100%;border:1px solid #eee;margin:4px 0;display:block}
 pre{background:#f7f7f7;padding:.6em;overflow:auto;max-height:30em;font-size:12px}
@@ -194,6 +195,7 @@ def render(board: Board, folder: Path, report_dir: Path, inline_pictures: bool =
         *plots,
         "</div>",
         study,
+        samples_section_html(board),
         *sections,
         f"{tail_script}</body></html>",
     ]
