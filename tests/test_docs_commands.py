@@ -154,6 +154,18 @@ NOT_RUN: dict[str, str] = {
     "seed=0,1,2": "24 jobs of 300,000 steps",
     "python -m vaezoo -m experiment=disentanglement_study_small hydra/launcher=local "
     "hydra.launcher.n_jobs=2": "24 dSprites jobs of 3,000 steps: hours on a CPU",
+    # the measured small study, in three parts (docs/study.md)
+    "python -m vaezoo -m experiment=disentanglement_study_small hydra/launcher=local hydra.launcher.n_jobs=2 "
+    "hardware=cpu hardware.num_threads=1 trainer.max_steps=2500 study.anneal_steps=833 "
+    "method=beta_vae": ("4 dSprites jobs: 20 minutes on 2 cores"),
+    "python -m vaezoo -m experiment=disentanglement_study_small hydra/launcher=local hydra.launcher.n_jobs=2 "
+    "hardware=cpu hardware.num_threads=1 trainer.max_steps=2500 study.anneal_steps=833 "
+    "method=annealed_vae,factor_vae,beta_tcvae,dip_vae_i,dip_vae_ii seed=0 "
+    "hydra.sweep.dir=<the first sweep's folder>": (NEEDS_JOB),
+    "python -m vaezoo -m experiment=disentanglement_study_small hydra/launcher=local hydra.launcher.n_jobs=2 "
+    "hardware=cpu hardware.num_threads=1 trainer.max_steps=2500 study.anneal_steps=833 "
+    "method=factor_vae,beta_tcvae,dip_vae_ii,dip_vae_i,annealed_vae seed=1 "
+    "hydra.sweep.dir=<the first sweep's folder>": (NEEDS_JOB),
     # the benchmark
     "python -m benchmarks --data-root data": "needs MNIST; about 4 minutes",
     "python -m benchmarks --data-root data --families vanilla --inputs mnist --repeats 5": NEEDS_MNIST,
