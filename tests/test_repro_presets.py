@@ -114,7 +114,7 @@ def test_cifar10_preset_runs_a_few_steps_on_a_standin_and_records_bits_per_dim(t
 
 
 def test_dsprites_preset_runs_a_few_steps_and_records_its_disentanglement_paper_number(tmp_path):
-    """Generates dSprites (~15 s of CPU) into a fresh data root, trains 3 steps, scores the metrics."""
+    """Generates dSprites (~3 s of CPU) into a fresh data root, trains 3 steps, scores the metrics."""
     small = {
         "mig": {"num_train": 200},
         "dci": {"num_train": 200, "num_test": 100},

@@ -100,19 +100,21 @@ def factor_classes() -> np.ndarray:
 def render_block(shape: int, scale: float) -> np.ndarray:
     """All images of one (shape, scale), bit-packed [40 * 32 * 32, 512] uint8 in the official order.
 
-    The 40 orientations are rendered once and placed at the 32×32 positions by integer shifts (a
-    sliding-window view), so no unpacked copy of more than one block ever exists.
+    The 40 orientations are rendered once and placed at the 32×32 positions by integer shifts
+    (sliding-window views): each row is shifted to the 32 x positions and bit-packed first, so the 32 y
+    positions select rows of 8 bytes, and no unpacked copy of the block (160 MB of booleans) is made.
     """
     pad = 32
     stamps = render_stamps(shape, scale, factor_values()[3])
     padded = np.zeros((len(stamps), SIZE + 2 * pad, SIZE + 2 * pad), dtype=bool)
     padded[:, pad:-pad, pad:-pad] = stamps
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (SIZE, SIZE), axis=(1, 2))
     # Centre at FIRST_CENTRE + i: image[r, c] = stamp[r + 16 - i_y, c + 16 - i_x]
     offsets = pad + int(SIZE / 2 - FIRST_CENTRE) - np.arange(32)
-    block = windows[:, offsets][:, :, offsets]  # [orient, posY, posX, 64, 64]
-    block = block.transpose(0, 2, 1, 3, 4)  # official order: posX, then posY fastest
-    return np.packbits(block.reshape(-1, SIZE * SIZE), axis=1)
+    columns = np.lib.stride_tricks.sliding_window_view(padded, SIZE, axis=2)[:, :, offsets]  # [o, row, x, 64]
+    packed_rows = np.packbits(columns, axis=-1)  # [orient, padded row, posX, 8 bytes]
+    block = np.lib.stride_tricks.sliding_window_view(packed_rows, SIZE, axis=1)[:, offsets]  # o, y, x, 8, 64
+    # official order: posX, then posY fastest; each image row by row, 8 bytes a row
+    return np.ascontiguousarray(block.transpose(0, 2, 1, 4, 3)).reshape(-1, SIZE * SIZE // 8)
 
 
 def generate_packed() -> tuple[np.ndarray, np.ndarray]:
