@@ -380,23 +380,26 @@ def test_cvae_samples_differ_by_label(digits):
     assert sum(c == label for c, label in enumerate(closest_label)) >= 8, closest_label
 
 
-def _ddp_codebook_worker(rank: int, world: int, port: int, update: str, out: str) -> None:
+VQ_UPDATES = ("loss", "ema")
+
+
+def _ddp_codebook_worker(rank: int, world: int, port: int, out: str) -> None:
     import torch.distributed as dist
 
     from vaezoo.models.vqvae import VectorQuantizer
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
-    torch.manual_seed(0)  # the same initial codebook on every process ...
-    vq = VectorQuantizer(8, 4, update=update, restart_every=2, restart_threshold=1.0)
-    torch.manual_seed(100 + rank)  # ... but different data and random restarts per process
-    for _ in range(4):
-        vq(torch.randn(3, 4, 2, 2) + rank)
-    torch.save(vq.codebook.detach(), f"{out}/codebook{rank}.pt")
+    for update in VQ_UPDATES:  # both codebook updates in one pair of processes (a spawn costs ~10 s)
+        torch.manual_seed(0)  # the same initial codebook on every process ...
+        vq = VectorQuantizer(8, 4, update=update, restart_every=2, restart_threshold=1.0)
+        torch.manual_seed(100 + rank)  # ... but different data and random restarts per process
+        for _ in range(4):
+            vq(torch.randn(3, 4, 2, 2) + rank)
+        torch.save(vq.codebook.detach(), f"{out}/codebook-{update}-{rank}.pt")
     dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("update", ["loss", "ema"])
-def test_vq_codebook_stays_identical_across_ddp_processes(tmp_path, update):
+def test_vq_codebook_stays_identical_across_ddp_processes(tmp_path):
     import socket
 
     import torch.multiprocessing as mp
@@ -404,9 +407,10 @@ def test_vq_codebook_stays_identical_across_ddp_processes(tmp_path, update):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(_ddp_codebook_worker, args=(2, port, update, str(tmp_path)), nprocs=2)
-    first, second = (torch.load(tmp_path / f"codebook{r}.pt") for r in range(2))
-    assert torch.equal(first, second)
+    mp.spawn(_ddp_codebook_worker, args=(2, port, str(tmp_path)), nprocs=2)
+    for update in VQ_UPDATES:
+        first, second = (torch.load(tmp_path / f"codebook-{update}-{r}.pt") for r in range(2))
+        assert torch.equal(first, second), update
 
 
 def test_updates_with_huge_or_non_finite_gradient_norm_are_skipped():

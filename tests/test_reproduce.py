@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
+
+import pytest
 
 from tests.conftest import TINY, run_cli
 from vaezoo.jobs.provenance import compare_results
@@ -10,15 +14,18 @@ from vaezoo.jobs.provenance import compare_results
 DETERMINISTIC = [*TINY, "seed=3", "trainer.deterministic=true", "logger=csv"]
 
 
-def finished_job(tmp_path):
-    job = tmp_path / "original"
-    proc = run_cli([*DETERMINISTIC, f"hydra.run.dir={job}"], cwd=tmp_path)
+@pytest.fixture(scope="module")
+def original(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished deterministic job; reproduce= only reads it (tests that change it take a copy)."""
+    root = tmp_path_factory.mktemp("reproduce")
+    job = root / "original"
+    proc = run_cli([*DETERMINISTIC, f"hydra.run.dir={job}"], cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return job
 
 
-def test_reproducing_a_deterministic_cpu_job_gives_identical_results(tmp_path):
-    job = finished_job(tmp_path)
+def test_reproducing_a_deterministic_cpu_job_gives_identical_results(original, tmp_path):
+    job = original
     env = json.loads((job / "results.json").read_text())["environment"]
     assert env["lock_sha256"] and env["torch"] and env["device"] == "cpu" and "container" in env
     copy = tmp_path / "copy"
@@ -31,8 +38,8 @@ def test_reproducing_a_deterministic_cpu_job_gives_identical_results(tmp_path):
     assert "lock file changed" not in proc.stdout
 
 
-def test_a_changed_lock_is_said_before_anything_trains(tmp_path):
-    job = finished_job(tmp_path)
+def test_a_changed_lock_is_said_before_anything_trains(original, tmp_path):
+    job = shutil.copytree(original, tmp_path / "original")
     results = json.loads((job / "results.json").read_text())
     results["environment"]["lock_sha256"] = "0" * 64
     (job / "results.json").write_text(json.dumps(results))

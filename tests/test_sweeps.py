@@ -21,21 +21,26 @@ def jobs(tmp_path: Path) -> list[Path]:
 
 
 def test_local_parallel_launcher_runs_a_four_job_sweep_as_one_wandb_group(tmp_path):
-    proc = run_cli([*FAST, "hydra/launcher=local", "beta=1,2,3,4", "-m"], cwd=tmp_path)
+    # Two swept keys (models × betas), so each run's config must say which cell it trained.
+    proc = run_cli([*FAST, "hydra/launcher=local", "model=vanilla,beta_vae", "beta=1,4", "-m"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     done = jobs(tmp_path)
     assert len(done) == 4
     hydra_cfg = OmegaConf.load(done[0] / ".hydra" / "hydra.yaml")
     assert "JoblibLauncher" in hydra_cfg.hydra.launcher._target_ and hydra_cfg.hydra.launcher.n_jobs == 2
-    betas, groups, names = [], set(), set()
+    cells, groups, names, ids = set(), set(), set(), set()
     for job in done:
-        betas.append(json.loads((job / "results.json").read_text())["beta"])
+        results = json.loads((job / "results.json").read_text())
+        assert results["test"]["elbo_nats"] < 0
         (run_dir,) = (job / "wandb").glob("offline-run-*")
         run = offline_run(run_dir)
+        cells.add((results["model"], results["beta"], run["config"]["model"]["name"], run["config"]["beta"]))
         groups.add(run["group"])
         names.add(run["name"])
-    assert sorted(betas) == [1.0, 2.0, 3.0, 4.0]
-    assert groups == {f"beta-{done[0].parent.name}"} and len(names) == 4  # one group, across workers
+        ids.add(run["id"])
+    assert cells == {(m, b, m, b) for m in ("vanilla", "beta_vae") for b in (1.0, 4.0)}
+    # one group across the workers, named by the swept keys and the sweep folder
+    assert groups == {f"model,beta-{done[0].parent.name}"} and len(names) == len(ids) == 4
 
 
 def test_a_failing_job_keeps_the_other_results_and_is_reported(tmp_path):
