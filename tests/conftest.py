@@ -94,3 +94,26 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+# The uninterrupted deterministic digits job that the kill and signal tests must end exactly like:
+# digits has 22 steps per epoch, so 2 epochs are 44 steps; a checkpoint every 5 steps.
+DETERMINISTIC = [*TINY, "seed=7", "trainer.deterministic=true", "checkpoint.every_n_train_steps=5"]
+
+
+@pytest.fixture(scope="session")
+def straight_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``DETERMINISTIC`` trained once per test run (read only): pytest-xdist's workers share it through a
+    lock in their common temporary folder, so the first worker to ask trains it and the others wait."""
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp().parent  # the same folder for every worker of this run
+    job = shared / "straight" / "job"
+    with open(shared / "straight.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (job / "results.json").is_file():
+            shutil.rmtree(job.parent, ignore_errors=True)
+            job.parent.mkdir()
+            proc = run_cli([*DETERMINISTIC, "logger=csv", f"hydra.run.dir={job}"], cwd=job.parent)
+            assert proc.returncode == 0, proc.stderr[-3000:]
+    return job

@@ -11,21 +11,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import TINY, run_cli
+from tests.conftest import DETERMINISTIC, run_cli
 from tests.wandb_records import offline_run
 
 # digits: 22 steps per epoch; the signal arrives after step 30, mid-way through the second epoch.
-DETERMINISTIC = [*TINY, "seed=7", "trainer.deterministic=true", "checkpoint.every_n_train_steps=5"]
 SIGNAL_AT_30 = ["+callbacks.kill._target_=tests.faults.SignalAtStep", "+callbacks.kill.step=30"]
 
 
-@pytest.fixture(scope="module")
-def straight(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture
+def straight(straight_job: Path) -> Path:
     """The uninterrupted run every interrupted one is compared with."""
-    root = tmp_path_factory.mktemp("straight")
-    proc = run_cli([*DETERMINISTIC, "logger=csv", f"hydra.run.dir={root / 'job'}"], cwd=root)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return root / "job"
+    return straight_job
 
 
 def last_line(stderr: str) -> str:
