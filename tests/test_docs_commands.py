@@ -61,6 +61,12 @@ NODE = (
 #: Commands not run here, each with the reason.
 NOT_RUN: dict[str, str] = {
     "python -m vaezoo.sampler run=<job folder> sampler=gmm": "placeholder; tests/test_samplers.py runs it",
+    # the measured sampler table (docs/samples.md)
+    "python -m vaezoo -m experiment=zoo_mnist model=vanilla,beta_vae,hvae eval.iw_k=10 hydra/launcher=local "
+    "hydra.launcher.n_jobs=2 hardware.num_threads=1": "three 40-epoch MNIST jobs: 25 minutes on 2 cores",
+    "python -m vaezoo.evaluate run=<job folder> eval.sampler=[gmm,maf,two_stage] "
+    "eval.metrics=[fid]": NEEDS_JOB,
+    "python -m vaezoo.table <the sweep folder>": NEEDS_JOB,
     "python -m vaezoo.evaluate run=<job folder> eval.sampler=gmm eval.metrics=[fid,conditional_accuracy]": (
         "placeholder path; tests/test_samplers.py runs it"
     ),

@@ -49,6 +49,22 @@ def test_flow_beats_a_gaussian_on_a_banana():
     assert held_out_log_likelihood(flow, val) > held_out_log_likelihood(gaussian, val) + 0.2
 
 
+def test_two_stage_samples_spread_like_the_codes_it_was_fitted_to():
+    # Gaussian codes, shifted and anisotropic: the second VAE's draws (decoder mean plus its γ noise)
+    # must have their mean and spread, not collapse to the centre as the decoder's mean alone does
+    # while γ is large.
+    generator = torch.Generator().manual_seed(0)
+    mean, std = torch.tensor([2.0, -1.0]), torch.tensor([3.0, 0.5])
+    codes = mean + std * torch.randn(4000, 2, generator=generator)
+    second, report = load_samplers()["two_stage"].cls.fit(
+        codes[:3000], codes[3000:], 0, hidden=32, max_epochs=5
+    )
+    torch.manual_seed(1)
+    drawn = second.sample(4000).double()
+    assert torch.allclose(drawn.mean(0), mean.double(), atol=0.15 * 3.0), (drawn.mean(0), report)
+    assert torch.allclose(drawn.std(0), std.double(), rtol=0.2), (drawn.std(0), report)
+
+
 @pytest.mark.parametrize("name", ["gmm", "maf", "two_stage"])
 def test_a_stored_sampler_round_trips_and_refuses_tampering(tmp_path: Path, name: str):
     train, val = mixture_codes(400, 0), mixture_codes(100, 1)
