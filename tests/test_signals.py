@@ -18,12 +18,6 @@ from tests.wandb_records import offline_run
 SIGNAL_AT_30 = ["+callbacks.kill._target_=tests.faults.SignalAtStep", "+callbacks.kill.step=30"]
 
 
-@pytest.fixture
-def straight(straight_job: Path) -> Path:
-    """The uninterrupted run every interrupted one is compared with."""
-    return straight_job
-
-
 def last_line(stderr: str) -> str:
     return [line for line in stderr.splitlines() if line.strip()][-1]
 
@@ -46,7 +40,7 @@ def assert_resumes_to(straight: Path, job: Path, cwd: Path) -> None:
 
 
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_signal_saves_exits_and_resumes_to_the_same_result(straight, tmp_path, signum, status):
+def test_signal_saves_exits_and_resumes_to_the_same_result(straight_job, tmp_path, signum, status):
     job = tmp_path / "job"
     proc = run_cli(
         [*DETERMINISTIC, *SIGNAL_AT_30, f"+callbacks.kill.signum={int(signum)}", f"hydra.run.dir={job}"],
@@ -64,10 +58,10 @@ def test_signal_saves_exits_and_resumes_to_the_same_result(straight, tmp_path, s
     run_id = json.loads((job / "run.json").read_text())["wandb_id"]
     (interrupted,) = (job / "wandb").glob("offline-run-*")
     assert offline_run(interrupted)["exit"] == status and interrupted.name.endswith(run_id)
-    assert_resumes_to(straight, job, tmp_path)
+    assert_resumes_to(straight_job, job, tmp_path)
 
 
-def test_sigterm_stops_a_sweep_and_its_job_resumes(straight, tmp_path):
+def test_sigterm_stops_a_sweep_and_its_job_resumes(straight_job, tmp_path):
     runs = tmp_path / "runs"
     proc = run_cli([*DETERMINISTIC, *SIGNAL_AT_30, "seed=7,8", f"paths.runs={runs}", "-m"], cwd=tmp_path)
     assert proc.returncode == 143, proc.stderr[-3000:]
@@ -77,10 +71,10 @@ def test_sigterm_stops_a_sweep_and_its_job_resumes(straight, tmp_path):
     assert len(jobs) == 1 and jobs[0].name.startswith("0_")  # the second job never started
     failed = json.loads((jobs[0] / "failed.json").read_text())
     assert failed["interrupted"] == signal.SIGTERM and "resume=" in failed["resume"]
-    assert_resumes_to(straight, jobs[0], tmp_path)
+    assert_resumes_to(straight_job, jobs[0], tmp_path)
 
 
-def test_slurm_requeue_resumes_the_job_in_its_folder(straight, tmp_path):
+def test_slurm_requeue_resumes_the_job_in_its_folder(straight_job, tmp_path):
     """Lightning's SLURM handler (SIGUSR1: checkpoint + scontrol requeue), then the requeued batch
     script: the same command finds its folder and ends where the uninterrupted run ends."""
     bin_dir = tmp_path / "bin"
@@ -116,7 +110,7 @@ def test_slurm_requeue_resumes_the_job_in_its_folder(straight, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"SLURM requeued this job; resuming {job}" in proc.stderr
     assert [p.name for p in runs.iterdir()] == [job.name]
-    a = json.loads((straight / "results.json").read_text())
+    a = json.loads((straight_job / "results.json").read_text())
     b = json.loads((job / "results.json").read_text())
     assert b["resumed"] is True and a["test"] == b["test"] and a["steps"] == b["steps"]
     assert json.loads((job / "run.json").read_text())["wandb_id"] == run_id

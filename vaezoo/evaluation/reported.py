@@ -17,14 +17,15 @@ Keys, exactly:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 Better = Literal["higher", "lower"]
 DIRECTIONS: tuple[Better | None, ...] = ("higher", "lower", None)
 #: The key of a metric that reports one plain number.
 SINGLE = "value"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,13 @@ class Reported:
     def arrow(self) -> str:
         """↑ for higher is better, ↓ for lower, nothing when neither is."""
         return {"higher": "↑", "lower": "↓", None: ""}[self.better]
+
+    def best_of(self, items: Iterable[T], key: Callable[[T], float] | None = None) -> T:
+        """The best of ``items`` (by ``key``) in the declared direction; only for a ranked key."""
+        if self.better is None:
+            raise ValueError(f"reported key {self.key!r} is not ranked: neither way is better")
+        pick = max if self.better == "higher" else min
+        return pick(items, key=key) if key is not None else pick(items)
 
     @property
     def description(self) -> str:

@@ -59,16 +59,17 @@ class Board:
 
     def best(self, column: Column) -> float | None:
         """The best finite value of a ranked column over the finished jobs, or None."""
-        values = [r[column.name] for r in self.rows if _is_number(r.get(column.name))]
-        if column.better is None or not values:
+        values = [r[column.name] for r in self.rows if is_finite_number(r.get(column.name))]
+        if column.reported is None or column.better is None or not values:
             return None
-        return max(values) if column.better == "higher" else min(values)
+        return column.reported.best_of(values)
 
     def text(self, row: dict[str, Any], column: Column) -> str:
         return format_value(row.get(column.name), column.digits)
 
 
-def _is_number(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
+    """A finite int or float (not a bool, not NaN or ±inf): what can be ranked."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -15,7 +15,7 @@ import html
 from dataclasses import dataclass
 
 from vaezoo.evaluation.reported import Reported
-from vaezoo.reports.leaderboard import Board, format_value
+from vaezoo.reports.leaderboard import Board, format_value, is_finite_number
 
 #: The column of the figures drawn from the model's own prior (N(0, I), p(z|y) or a learned prior).
 PRIOR = "prior"
@@ -39,10 +39,7 @@ class SampleTable:
     def best(self, row: dict[str, float | None]) -> str | None:
         """The way of sampling with the best value of a row, by the declared direction."""
         present = {s: v for s, v in row.items() if v is not None}
-        if not present:
-            return None
-        pick = max if self.reported.better == "higher" else min
-        return pick(present, key=present.__getitem__)
+        return self.reported.best_of(present, key=present.__getitem__) if present else None
 
     def gain(self, row: dict[str, float | None]) -> float | None:
         """How much the best fitted sampler improves on the prior (positive: better), or None."""
@@ -50,9 +47,8 @@ class SampleTable:
         fitted = [v for s, v in row.items() if s != PRIOR and v is not None]
         if prior is None or not fitted:
             return None
-        if self.reported.better == "higher":
-            return max(fitted) - prior
-        return prior - min(fitted)
+        best = self.reported.best_of(fitted)
+        return best - prior if self.reported.better == "higher" else prior - best
 
 
 def sample_tables(board: Board) -> list[SampleTable]:
@@ -79,10 +75,8 @@ def sample_tables(board: Board) -> list[SampleTable]:
             ways = [PRIOR, *samplers]
             labels, values = [], []
             for row in board.rows:
-                cells = {
-                    way: _number(row.get(f"{metric.name}{'' if way == PRIOR else '@' + way}{suffix}"))
-                    for way in ways
-                }
+                cells = {way: row.get(column_name(metric.name, way, suffix)) for way in ways}
+                cells = {way: v if is_finite_number(v) else None for way, v in cells.items()}
                 if all(v is None for v in cells.values()):
                     continue
                 labels.append(f"{row['job']} ({row['overrides']})")
@@ -91,8 +85,9 @@ def sample_tables(board: Board) -> list[SampleTable]:
     return tables
 
 
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def column_name(metric: str, way: str, suffix: str) -> str:
+    """The leaderboard column of ``metric`` drawn ``way`` (PRIOR: the plain metric, else ``metric@way``)."""
+    return f"{metric}{suffix}" if way == PRIOR else f"{metric}@{way}{suffix}"
 
 
 def _gain_text(gain: float | None) -> str:

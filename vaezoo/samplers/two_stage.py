@@ -39,6 +39,10 @@ class TwoStageSampler(LatentSampler):
     def hparams(self) -> dict[str, Any]:
         return {"dim": self.dim, "hidden": self.hidden}
 
+    def bounded_log_gamma(self) -> Tensor:
+        """log γ kept in [-12, 4], so the likelihood and the draws use the same decoder variance."""
+        return self.log_gamma.clamp(-12.0, 4.0)
+
     def log_prob_standardised(self, u: Tensor) -> Tensor:
         """The second VAE's one-sample ELBO of standardised codes [N] (a lower bound on log p)."""
         x = u.float()
@@ -46,7 +50,7 @@ class TwoStageSampler(LatentSampler):
         logvar = logvar.clamp(-12.0, 8.0)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         mean = self.decoder(z)
-        log_gamma = self.log_gamma.clamp(-12.0, 4.0)
+        log_gamma = self.bounded_log_gamma()
         log_px_z = -0.5 * (
             ((x - mean).square() * torch.exp(-log_gamma)).sum(1)
             + self.dim * (log_gamma + math.log(2 * math.pi))
@@ -64,7 +68,7 @@ class TwoStageSampler(LatentSampler):
         """
         device = self.shift.device
         mean = self.decoder(torch.randn(n, self.dim, device=device))
-        gamma = self.log_gamma.clamp(-12.0, 4.0).exp()
+        gamma = self.bounded_log_gamma().exp()
         return (mean + gamma.sqrt() * torch.randn_like(mean)).double()
 
     @classmethod
