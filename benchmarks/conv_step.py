@@ -10,7 +10,8 @@ thread count it reports:
 - ``vaezoo``: vaezoo's model, objective (``Objective``, quiet steps) and optimiser (fused Adam from
   the config, ``skip_or_clip``), with batches unpacked from bit-packed dSprites as
   ``PackedSplit`` serves them (without Lightning's loop around it);
-- ``plain``: a plain PyTorch loop on the same architecture and data (``benchmarks.references.PlainStep``).
+- ``plain``: a plain PyTorch loop on the same architecture and data (``benchmarks.references.PlainStep``),
+  its layers PyTorch's own (vaezoo's ``GreyUpConv`` swapped back to ``nn.ConvTranspose2d``, same weights).
 
 The data is one (shape, scale) block of generated dSprites (40,960 images): the step's cost does not
 depend on which sprites it sees. The two loops alternate in rounds and the medians are reported,
@@ -56,6 +57,19 @@ def step_flops(step: Callable[[], None]) -> int:
     return int(counter.get_total_flops())
 
 
+def as_plain_pytorch(model: torch.nn.Module) -> torch.nn.Module:
+    """The model with every ``GreyUpConv`` replaced by ``nn.ConvTranspose2d`` holding the same weights."""
+    from vaezoo.nets.grey_upconv import GreyUpConv
+
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, GreyUpConv):
+                plain = torch.nn.ConvTranspose2d(child.in_channels, 1, 4, 2, 1, bias=child.bias is not None)
+                plain.load_state_dict(child.state_dict())
+                setattr(parent, name, plain)
+    return model
+
+
 def build_steps(seed: int = 0) -> dict[str, Callable[[], None]]:
     """The vaezoo step and the plain step, each with its own model (same seed) and optimiser."""
     from benchmarks.references import LoopSettings, PlainStep
@@ -77,7 +91,7 @@ def build_steps(seed: int = 0) -> dict[str, Callable[[], None]]:
         torch.manual_seed(cfg.seed)
         return build_model_for(cfg, info, build_likelihood(cfg, info))
 
-    vz_model, plain_model = model(), model()
+    vz_model, plain_model = model(), as_plain_pytorch(model())
     objective = Objective(kl=build(cfg.kl), k=int(cfg.objective.k))
     opt = cfg.optimizer
     vz_opt = torch.optim.Adam(

@@ -62,3 +62,43 @@ def test_keep_freed_memory_stops_refaulting_freed_blocks():
     pages = 10 * 3 * 8 * 2**20 // 4096
     assert default > pages // 2  # glibc's default: most pages fault in again each round
     assert kept < pages // 100
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 7, 7), (2, 4, 6, 9), (4, 3, 1, 1)])
+def test_grey_upconv_is_the_transposed_convolution_forward_and_backward(shape):
+    """Same output and gradients as conv_transpose2d (float64, gradcheck), odd and non-square maps."""
+    import torch
+
+    from vaezoo.nets.grey_upconv import GreyUpConv
+
+    torch.manual_seed(0)
+    layer = GreyUpConv(shape[1]).double()
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    expected = torch.nn.functional.conv_transpose2d(x, layer.weight, layer.bias, stride=2, padding=1)
+    y = layer(x)
+    assert y.shape == (shape[0], 1, 2 * shape[2], 2 * shape[3])
+    torch.testing.assert_close(y, expected)
+    grad_y = torch.randn_like(y)
+    got = torch.autograd.grad(y, (x, layer.weight, layer.bias), grad_y)
+    want = torch.autograd.grad(expected, (x, layer.weight, layer.bias), grad_y)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w)
+    assert torch.autograd.gradcheck(layer, (x,))
+
+
+def test_grey_decoders_use_it_and_keep_the_checkpoint_layout():
+    """The conv decoder's last grey layer is a GreyUpConv whose state dict nn.ConvTranspose2d loads."""
+    import torch
+
+    from vaezoo.nets.conv import ConvDecoder
+    from vaezoo.nets.grey_upconv import GreyUpConv
+
+    grey = ConvDecoder(10, (1, 64, 64), 1, channels=(32, 32, 64, 64))
+    colour = ConvDecoder(10, (3, 64, 64), 3, channels=(32, 32, 64, 64))
+    last = grey.up.net[-1]
+    assert isinstance(last, GreyUpConv)
+    assert not any(isinstance(m, GreyUpConv) for m in colour.modules())
+    plain = torch.nn.ConvTranspose2d(32, 1, 4, 2, 1)
+    plain.load_state_dict(last.state_dict())
+    h = torch.randn(2, 32, 32, 32)
+    torch.testing.assert_close(last(h), plain(h), rtol=1e-5, atol=1e-5)

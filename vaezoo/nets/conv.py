@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from vaezoo.nets.grey_upconv import GreyUpConv
 from vaezoo.nets.mlp import activation
 
 
@@ -76,7 +77,12 @@ class ConvUpTrunk(nn.Module):
         for i, ch in enumerate(chans):
             nxt = chans[i + 1] if i + 1 < len(chans) else out_channels
             upsample = i >= len(chans) - n
-            conv = nn.ConvTranspose2d(ch, nxt, 4, 2, 1) if upsample else nn.Conv2d(ch, nxt, 3, 1, 1)
+            if not upsample:
+                conv: nn.Module = nn.Conv2d(ch, nxt, 3, 1, 1)
+            elif nxt == 1:  # a grey image's last layer: oneDNN's slowest on CPUs (grey_upconv.py)
+                conv = GreyUpConv(ch)
+            else:
+                conv = nn.ConvTranspose2d(ch, nxt, 4, 2, 1)
             layers.append(conv)
             if i + 1 < len(chans):
                 layers.append(activation(act))
