@@ -66,8 +66,9 @@ class LatentSampler(nn.Module):
         return self.log_prob_standardised(self.standardised(codes)) - self.scale.log().sum()
 
     @torch.no_grad()
-    def sample(self, n: int) -> Tensor:
-        """n codes [n, D] (float32, on the sampler's device), drawn with torch's global generator."""
+    def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
+        """n codes [n, D] (float32, on the sampler's device), drawn with torch's global generator.
+        ``labels`` matter only to a :class:`PerLabelSampler`; a sampler of all codes ignores them."""
         return (self.sample_standardised(n) * self.scale + self.shift).float()
 
     def log_prob_standardised(self, u: Tensor) -> Tensor:
@@ -81,6 +82,93 @@ class LatentSampler(nn.Module):
         """The sampler fitted on ``train`` codes [N, D], its choices made on held-out ``val`` codes; and a
         report of JSON numbers (what was chosen, the held-out log-likelihood)."""
         raise NotImplementedError
+
+
+class PerLabelSampler(LatentSampler):
+    """One fitted sampler per label, for a conditional model: label y's codes come from label y's density.
+
+    A cVAE's prior p(z|y) puts each class's codes in its own region, so a density fitted to every
+    class's codes at once draws one class's codes for another's label (measured on MNIST: the samples
+    obey their label 17-21 % of the time, against 91 % through the model's own prior). Each label's
+    sampler is the registered one, fitted to that label's codes alone; without labels the sampler is
+    their mixture, weighted by the labels' frequencies in the training split.
+    """
+
+    def __init__(self, per_label: list[LatentSampler]) -> None:
+        super().__init__(per_label[0].dim)
+        self.per_label = nn.ModuleList(per_label)
+        self.register_buffer("label_log_weights", torch.full((len(per_label),), -math.log(len(per_label))))
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.per_label[0].name
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        """``labels`` and each label's sampler's arguments as ``"<label>.<argument>"`` (JSON stays flat)."""
+        flat: dict[str, Any] = {"dim": self.dim, "labels": len(self.per_label)}
+        for label, sampler in enumerate(self.per_label):
+            flat |= {f"{label}.{key}": value for key, value in sampler.hparams.items()}
+        return flat
+
+    @classmethod
+    def from_hparams(cls, inner: type[LatentSampler], hparams: Mapping[str, Any]) -> PerLabelSampler:
+        """Rebuild from :attr:`hparams` (a stored record's), each label's sampler of class ``inner``."""
+        labels = int(hparams["labels"])
+        per_label = []
+        for label in range(labels):
+            prefix = f"{label}."
+            per_label.append(
+                inner(**{k[len(prefix) :]: v for k, v in hparams.items() if k.startswith(prefix)})
+            )
+        return cls(per_label)
+
+    def log_prob(self, codes: Tensor, labels: Tensor | None = None) -> Tensor:
+        """log density [N]: each code's own label's, or the label mixture's when ``labels`` is None."""
+        per_label = torch.stack([sampler.log_prob(codes) for sampler in self.per_label], 1)
+        if labels is None:
+            return torch.logsumexp(per_label + self.label_log_weights.to(per_label), 1)
+        return per_label.gather(1, labels.view(-1, 1).long()).squeeze(1)
+
+    @torch.no_grad()
+    def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
+        if labels is None:
+            labels = torch.multinomial(self.label_log_weights.exp().float(), n, replacement=True)
+        if len(labels) != n:
+            raise ValueError(f"{n} codes asked for with {len(labels)} labels")
+        labels = labels.to(self.label_log_weights.device).long()
+        codes = torch.empty(n, self.dim, device=self.label_log_weights.device)
+        for label in labels.unique().tolist():
+            chosen = labels == label
+            codes[chosen] = self.per_label[label].sample(int(chosen.sum())).to(codes)
+        return codes
+
+    @classmethod
+    def fit_per_label(
+        cls,
+        inner: type[LatentSampler],
+        train: tuple[Tensor, Tensor],
+        val: tuple[Tensor, Tensor],
+        labels: int,
+        seed: int,
+        **settings: Any,
+    ) -> tuple[PerLabelSampler, dict]:
+        """Fit ``inner`` to each label's (codes, labels) of ``train``, its choices on that label's ``val``."""
+        fitted, reports = [], {}
+        for label in range(labels):
+            own_train, own_val = train[0][train[1] == label], val[0][val[1] == label]
+            if len(own_train) < 2 or len(own_val) < 1:
+                raise ConfigError(
+                    f"label {label} has {len(own_train)} training and {len(own_val)} validation codes; a "
+                    "conditional model's sampler is fitted per label and needs examples of every label"
+                )
+            sampler, report = inner.fit(own_train, own_val, seed + label, **settings)
+            fitted.append(sampler)
+            reports[str(label)] = report
+        per_label = cls(fitted)
+        counts = torch.bincount(train[1].long(), minlength=labels).double()
+        per_label.label_log_weights.copy_((counts / counts.sum()).log())
+        return per_label, {"labels": labels, "per_label": reports}
 
 
 def standard_normal_log_prob(codes: Tensor) -> Tensor:

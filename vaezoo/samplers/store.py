@@ -20,7 +20,7 @@ import torch
 from vaezoo.errors import ConfigError, UnsafeInputError
 from vaezoo.jobs.json_files import write_json_atomically
 from vaezoo.jobs.safety import load_checkpoint
-from vaezoo.samplers import LatentSampler, load_samplers, sampler_entry
+from vaezoo.samplers import LatentSampler, PerLabelSampler, load_samplers, sampler_entry
 
 FOLDER = "samplers"
 FORMAT = "vaezoo-latent-sampler"
@@ -115,8 +115,11 @@ def load_sampler(job_dir: str | Path, name: str, dim: int | None = None) -> Late
             f"was changed after fitting); {_refit(record_path)}"
         )
     try:
-        sampler = entry.cls(**record["hparams"])
-    except (TypeError, ValueError, ConfigError) as err:
+        hparams = record["hparams"]
+        sampler = (
+            PerLabelSampler.from_hparams(entry.cls, hparams) if "labels" in hparams else entry.cls(**hparams)
+        )
+    except (TypeError, ValueError, KeyError, ConfigError) as err:
         reason = " ".join(str(err).split())[:120]
         raise ConfigError(
             f"{record_path} has hparams {name} cannot be built from ({reason}); {_refit(record_path)}"

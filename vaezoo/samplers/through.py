@@ -29,23 +29,27 @@ def check_continuous(model: Any, x: Tensor, y: Tensor | None) -> None:
 
 
 @torch.no_grad()
-def encode_codes(model: Any, batches: Iterable[dict[str, Tensor]]) -> Tensor:
-    """The flat posterior means [N, D] of every example, on the CPU in float32."""
-    codes = []
+def encode_codes(model: Any, batches: Iterable[dict[str, Tensor]]) -> tuple[Tensor, Tensor | None]:
+    """The flat posterior means [N, D] of every example, on the CPU in float32, and their labels [N]
+    (None when the data has none)."""
+    codes, labels = [], []
     for batch in batches:
         x = batch["x"].to(model.device).float()
         y = batch.get("y")
         codes.append(model.representation(x, None if y is None else y.to(model.device)).float().cpu())
+        if y is not None:
+            labels.append(y.cpu())
     if not codes:
         raise ConfigError("the split has no examples to fit a sampler on")
-    return torch.cat(codes)
+    return torch.cat(codes), (torch.cat(labels) if len(labels) == len(codes) else None)
 
 
 class SampledThrough:
     """The model, with :meth:`sample` and :meth:`prior_latents` drawing codes from ``sampler``.
 
     Everything else (``decode_latent``, ``requires_labels``, ``device``, ``eval`` ...) is the model's own.
-    A conditional model decodes the sampler's codes with the labels it is asked for.
+    A conditional model decodes the sampler's codes with the labels it is asked for, and a
+    :class:`~vaezoo.samplers.PerLabelSampler` draws them from those labels' densities.
     """
 
     def __init__(self, model: Any, sampler: LatentSampler) -> None:
@@ -61,7 +65,7 @@ class SampledThrough:
 
     @torch.no_grad()
     def prior_latents(self, n: int, y: Tensor | None = None) -> Tensor:
-        return self.sampler.sample(n).to(self.model.device)
+        return self.sampler.sample(n, y).to(self.model.device)
 
     @torch.no_grad()
     def sample(self, n: int, y: Tensor | int | None = None) -> Tensor:
@@ -69,4 +73,5 @@ class SampledThrough:
             y = torch.full((n,), y, dtype=torch.long, device=self.model.device)
         if y is None and self.model.requires_labels:
             raise ValueError("a conditional model samples for labels: give y")
-        return self.model.decode_latent(self.prior_latents(n), None if y is None else y.to(self.model.device))
+        y = None if y is None else y.to(self.model.device)
+        return self.model.decode_latent(self.prior_latents(n, y), y)

@@ -27,9 +27,11 @@ def fit_sampler(cfg: DictConfig) -> dict[str, Any]:
     """Fit ``cfg.sampler`` to the job's codes, store it in the job folder; returns the fit's report."""
     import torch
 
+    from vaezoo.errors import ConfigError
     from vaezoo.jobs.load import load_run
     from vaezoo.post_fit import seed_everything
     from vaezoo.samplers import (
+        PerLabelSampler,
         held_out_log_likelihood,
         sampler_entry,
         sampler_settings,
@@ -49,10 +51,11 @@ def fit_sampler(cfg: DictConfig) -> dict[str, Any]:
     datamodule.load()
     first = next(iter(datamodule.loader("val", batch_size=2)))
     check_continuous(model, first["x"].to(device), None if first.get("y") is None else first["y"].to(device))
-    codes = {
+    encoded = {
         split: encode_codes(model, datamodule.loader(split, batch_size=cfg.batch_size))
         for split in ("train", "val")
     }
+    codes = {split: pair[0] for split, pair in encoded.items()}
     log.info(
         "encoded %d training and %d validation codes of %d units",
         len(codes["train"]),
@@ -61,11 +64,25 @@ def fit_sampler(cfg: DictConfig) -> dict[str, Any]:
     )
     seed_everything(cfg.seed)
     started = time.perf_counter()
-    sampler, fit = entry.cls.fit(codes["train"], codes["val"], int(cfg.seed), **settings)
+    if model.requires_labels:  # a conditional model: one density per label (PerLabelSampler says why)
+        train, val = encoded["train"], encoded["val"]
+        if train[1] is None or val[1] is None:
+            raise ConfigError(f"{type(model).__name__} is conditional but the data has no labels to fit on")
+        sampler, fit = PerLabelSampler.fit_per_label(
+            entry.cls,
+            train,
+            val,
+            int(model.data_info.num_classes),
+            int(cfg.seed),
+            **settings,  # type: ignore[arg-type]
+        )
+    else:
+        sampler, fit = entry.cls.fit(codes["train"], codes["val"], int(cfg.seed), **settings)
     seconds = time.perf_counter() - started
     report = {
         **fit,
-        "codes": "posterior means (representation), every latent layer, flat",
+        "codes": "posterior means (representation), every latent layer, flat"
+        + (", one density per label" if isinstance(sampler, PerLabelSampler) else ""),
         "latent_dim": int(codes["train"].shape[1]),
         "train_codes": len(codes["train"]),
         "held_out_codes": len(codes["val"]),
@@ -77,6 +94,10 @@ def fit_sampler(cfg: DictConfig) -> dict[str, Any]:
         "checkpoint": str(loaded.checkpoint),
         "fit_seconds": seconds,
     }
+    if isinstance(sampler, PerLabelSampler):
+        with torch.no_grad():
+            given = sampler.log_prob(codes["val"], encoded["val"][1])
+        report["held_out_log_density_given_label"] = float(given.double().mean())
     tensors, record = save_sampler(job_dir, sampler, report)
     seed_everything(cfg.seed)
     images = SampledThrough(model, sampler).sample(cfg.n_samples, sample_labels(model, cfg.n_samples, device))
