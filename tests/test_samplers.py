@@ -94,7 +94,7 @@ def test_a_stored_sampler_round_trips_and_refuses_tampering(tmp_path: Path, name
 
 
 def labelled_codes(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Codes of three labels, each label one of MEANS's clusters (a cVAE's class regions), frequencies WEIGHTS."""
+    """Codes of three labels, each one of MEANS's clusters (a cVAE's class regions), frequencies WEIGHTS."""
     generator = torch.Generator().manual_seed(seed)
     labels = torch.multinomial(WEIGHTS, n, replacement=True, generator=generator)
     return MEANS[labels] + 0.5 * torch.randn(n, 2, generator=generator), labels
