@@ -154,8 +154,7 @@ class GaussianMixtureSampler(LatentSampler):
 
 def component_log_probs(u: Tensor, means: Tensor, scale_tril: Tensor, diagonal: bool = False) -> Tensor:
     """log N(u; μ_k, L_k L_kᵀ) per code and component: [N, K] (a component at a time: bounded memory).
-    ``diagonal``: every L_k is diagonal, so the solve is a division (D, not D², per code: 150 units
-    took minutes per grid point through the triangular solve)."""
+    ``diagonal``: every L_k is diagonal, so the solve is a division (D, not D², operations per code)."""
     dim = u.shape[1]
     out = []
     for mean, tril in zip(means, scale_tril, strict=True):
